@@ -1,0 +1,176 @@
+package persistence
+
+import (
+	"bytes"
+	"errors"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Keyspace is one module's view of the database: every key it reads or
+// writes is silently prefixed with "<name>/", and scans never leave that
+// prefix. Keys passed in and returned are relative to the keyspace.
+type Keyspace struct {
+	store  *Store
+	name   string
+	prefix []byte
+}
+
+// Name is the keyspace's name ("case", "auth", ...).
+func (k *Keyspace) Name() string { return k.name }
+
+func (k *Keyspace) abs(key []byte) []byte {
+	out := make([]byte, 0, len(k.prefix)+len(key))
+	out = append(out, k.prefix...)
+	return append(out, key...)
+}
+
+func writeOpts(sync bool) *pebble.WriteOptions {
+	if sync {
+		return pebble.Sync
+	}
+	return pebble.NoSync
+}
+
+// Get returns a copy of the value stored at key, or ErrNotFound.
+func (k *Keyspace) Get(key []byte) ([]byte, error) {
+	v, closer, err := k.store.db.Get(k.abs(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := bytes.Clone(v)
+	_ = closer.Close()
+	if out == nil {
+		out = []byte{}
+	}
+	return out, nil
+}
+
+// Set stores value at key. With sync the write is durable on return.
+func (k *Keyspace) Set(key, value []byte, sync bool) error {
+	start := time.Now()
+	err := k.store.db.Set(k.abs(key), value, writeOpts(sync))
+	k.store.observe(k.name, sync, start)
+	return err
+}
+
+// Delete removes key. With sync the deletion is durable on return.
+func (k *Keyspace) Delete(key []byte, sync bool) error {
+	start := time.Now()
+	err := k.store.db.Delete(k.abs(key), writeOpts(sync))
+	k.store.observe(k.name, sync, start)
+	return err
+}
+
+// Batch groups writes to one keyspace so they commit atomically.
+type Batch struct {
+	ks *Keyspace
+	b  *pebble.Batch
+}
+
+// NewBatch starts an atomic batch of writes.
+func (k *Keyspace) NewBatch() *Batch {
+	return &Batch{ks: k, b: k.store.db.NewBatch()}
+}
+
+// Set adds a write to the batch.
+func (b *Batch) Set(key, value []byte) error { return b.b.Set(b.ks.abs(key), value, nil) }
+
+// Delete adds a deletion to the batch.
+func (b *Batch) Delete(key []byte) error { return b.b.Delete(b.ks.abs(key), nil) }
+
+// DeletePrefix deletes every key starting with prefix (a range tombstone).
+func (b *Batch) DeletePrefix(prefix []byte) error {
+	lo := b.ks.abs(prefix)
+	return b.b.DeleteRange(lo, prefixEnd(lo), nil)
+}
+
+// Len is the number of operations in the batch.
+func (b *Batch) Len() int { return int(b.b.Count()) }
+
+// Commit applies the batch atomically; with sync it is durable on return.
+func (b *Batch) Commit(sync bool) error {
+	start := time.Now()
+	err := b.b.Commit(writeOpts(sync))
+	b.ks.store.observe(b.ks.name, sync, start)
+	_ = b.b.Close()
+	return err
+}
+
+// Close discards an uncommitted batch.
+func (b *Batch) Close() { _ = b.b.Close() }
+
+// ErrStopScan may be returned by a Scan callback to stop early without error.
+var ErrStopScan = errors.New("persistence: stop scan")
+
+// Scan calls fn for every key with the given prefix in ascending order (or
+// descending with reverse). key and value are copies.
+func (k *Keyspace) Scan(prefix []byte, reverse bool, fn func(key, value []byte) error) error {
+	lo := k.abs(prefix)
+	return k.scanAbs(lo, prefixEnd(lo), reverse, fn)
+}
+
+// ScanRange calls fn for keys in [from, to) (relative keys) in ascending
+// order, or descending with reverse. A nil to means "to the end of the
+// keyspace".
+func (k *Keyspace) ScanRange(from, to []byte, reverse bool, fn func(key, value []byte) error) error {
+	lo := k.abs(from)
+	var hi []byte
+	if to == nil {
+		hi = prefixEnd(k.prefix)
+	} else {
+		hi = k.abs(to)
+	}
+	return k.scanAbs(lo, hi, reverse, fn)
+}
+
+func (k *Keyspace) scanAbs(lo, hi []byte, reverse bool, fn func(key, value []byte) error) error {
+	it, err := k.store.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var ok bool
+	if reverse {
+		ok = it.Last()
+	} else {
+		ok = it.First()
+	}
+	for ; ok; ok = step(it, reverse) {
+		key := bytes.Clone(it.Key()[len(k.prefix):])
+		val, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		if err := fn(key, bytes.Clone(val)); err != nil {
+			if errors.Is(err, ErrStopScan) {
+				return nil
+			}
+			return err
+		}
+	}
+	return it.Error()
+}
+
+func step(it *pebble.Iterator, reverse bool) bool {
+	if reverse {
+		return it.Prev()
+	}
+	return it.Next()
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil // p is all 0xff: no upper bound
+}
