@@ -1,0 +1,265 @@
+package actors
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/faultmaven/faultmaven/actors/casepb"
+	"github.com/faultmaven/faultmaven/persistence"
+	"google.golang.org/protobuf/proto"
+)
+
+// Key layout inside the "case" keyspace:
+//
+//	c/<id>/e/<seq:8 BE>    event (casepb.Event)
+//	c/<id>/s               latest snapshot (casepb.Snapshot)
+//	c/<id>/r               row projection (JSON CaseRow), written with every event
+//	o/<owner>/<inv created:8 BE>/<id>   list index, newest first
+//	i/<owner>/<idempotency key>         case id of an idempotent create
+//	n/<owner>/<YYMMDD>                  placeholder title counter
+type caseStore struct {
+	ks        *persistence.Keyspace
+	snapEvery uint64
+}
+
+func caseKey(id, suffix string) []byte { return []byte("c/" + id + "/" + suffix) }
+
+func eventKey(id string, seq uint64) []byte {
+	k := caseKey(id, "e/")
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+func ownerPrefix(owner string) []byte { return []byte("o/" + owner + "/") }
+
+func ownerKey(owner string, created time.Time, id string) []byte {
+	k := ownerPrefix(owner)
+	k = binary.BigEndian.AppendUint64(k, math.MaxUint64-uint64(created.UnixNano()))
+	return append(append(k, '/'), id...)
+}
+
+func idemKey(owner, key string) []byte { return []byte("i/" + owner + "/" + key) }
+
+func counterKey(owner, day string) []byte { return []byte("n/" + owner + "/" + day) }
+
+// createCase writes the first event, row, list index, idempotency entry and
+// title counter of a new case in one synced batch.
+func (st *caseStore) createCase(s *caseState, ev *casepb.Event, counter []byte, counterVal uint32) error {
+	b := st.ks.NewBatch()
+	defer b.Close()
+	if err := st.stageEvents(b, s, []*casepb.Event{ev}); err != nil {
+		return err
+	}
+	sn := s.snap
+	if err := b.Set(ownerKey(sn.Owner, fromNano(sn.CreatedAtUnixNano), sn.CaseId), nil); err != nil {
+		return err
+	}
+	if sn.IdempotencyKey != "" {
+		if err := b.Set(idemKey(sn.Owner, sn.IdempotencyKey), []byte(sn.CaseId)); err != nil {
+			return err
+		}
+	}
+	if counter != nil {
+		if err := b.Set(counter, binary.BigEndian.AppendUint32(nil, counterVal)); err != nil {
+			return err
+		}
+	}
+	return b.Commit(true)
+}
+
+// stageEvents adds events (already applied to s) plus the row projection and,
+// when a snapshot boundary is crossed, a snapshot to b.
+func (st *caseStore) stageEvents(b *persistence.Batch, s *caseState, evs []*casepb.Event) error {
+	id := s.snap.CaseId
+	snapNeeded := false
+	for _, ev := range evs {
+		data, err := proto.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("marshal event: %w", err)
+		}
+		if err := b.Set(eventKey(id, ev.GetSeq()), data); err != nil {
+			return err
+		}
+		if ev.GetSeq()%st.snapEvery == 0 {
+			snapNeeded = true
+		}
+	}
+	row, err := json.Marshal(s.row())
+	if err != nil {
+		return err
+	}
+	if err := b.Set(caseKey(id, "r"), row); err != nil {
+		return err
+	}
+	if snapNeeded {
+		data, err := proto.Marshal(s.snap)
+		if err != nil {
+			return fmt.Errorf("marshal snapshot: %w", err)
+		}
+		if err := b.Set(caseKey(id, "s"), data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendEvents durably appends events that were applied to next.
+func (st *caseStore) appendEvents(next *caseState, evs []*casepb.Event) error {
+	b := st.ks.NewBatch()
+	defer b.Close()
+	if err := st.stageEvents(b, next, evs); err != nil {
+		return err
+	}
+	return b.Commit(true)
+}
+
+// load rebuilds a case from its latest snapshot plus the events after it.
+func (st *caseStore) load(id string) (*caseState, error) {
+	s := newCaseState()
+	data, err := st.ks.Get(caseKey(id, "s"))
+	switch {
+	case err == nil:
+		if err := proto.Unmarshal(data, s.snap); err != nil {
+			return nil, fmt.Errorf("load case %s: decode snapshot: %w", id, err)
+		}
+	case errors.Is(err, persistence.ErrNotFound):
+	default:
+		return nil, fmt.Errorf("load case %s: %w", id, err)
+	}
+	from := eventKey(id, s.snap.Seq+1)
+	to := caseKey(id, "e0") // '0' sorts right after '/', so this bounds the e/ range
+	err = st.ks.ScanRange(from, to, false, func(_, v []byte) error {
+		ev := &casepb.Event{}
+		if err := proto.Unmarshal(v, ev); err != nil {
+			return fmt.Errorf("decode event: %w", err)
+		}
+		return s.apply(ev)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load case %s: %w", id, err)
+	}
+	if s.snap.Seq == 0 {
+		return nil, ErrNotFound
+	}
+	return s, nil
+}
+
+// row reads the row projection without activating the case.
+func (st *caseStore) row(id string) (CaseRow, error) {
+	data, err := st.ks.Get(caseKey(id, "r"))
+	if errors.Is(err, persistence.ErrNotFound) {
+		return CaseRow{}, ErrNotFound
+	}
+	if err != nil {
+		return CaseRow{}, err
+	}
+	var r CaseRow
+	if err := json.Unmarshal(data, &r); err != nil {
+		return CaseRow{}, fmt.Errorf("decode row of case %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// list returns one page of the owner's cases, newest first, and the total.
+func (st *caseStore) list(owner string, limit, offset int) ([]CaseRow, int, error) {
+	var ids []string
+	total := 0
+	p := ownerPrefix(owner)
+	err := st.ks.Scan(p, false, func(k, _ []byte) error {
+		if total >= offset && len(ids) < limit {
+			ids = append(ids, string(k[len(p)+9:]))
+		}
+		total++
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	rows := make([]CaseRow, 0, len(ids))
+	for _, id := range ids {
+		r, err := st.row(id)
+		if errors.Is(err, ErrNotFound) {
+			continue // deleted between the index scan and the read
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		rows = append(rows, r)
+	}
+	return rows, total, nil
+}
+
+// events calls fn for each event of a case in order.
+func (st *caseStore) events(id string, fn func(*casepb.Event) error) error {
+	return st.ks.ScanRange(eventKey(id, 1), caseKey(id, "e0"), false, func(_, v []byte) error {
+		ev := &casepb.Event{}
+		if err := proto.Unmarshal(v, ev); err != nil {
+			return fmt.Errorf("decode event of case %s: %w", id, err)
+		}
+		return fn(ev)
+	})
+}
+
+// messages returns one page of a case's messages in chronological order.
+func (st *caseStore) messages(id string, limit, offset int) ([]Message, int, error) {
+	out := []Message{}
+	total := 0
+	err := st.events(id, func(ev *casepb.Event) error {
+		m := ev.GetMessageAdded()
+		if m == nil {
+			return nil
+		}
+		if total >= offset && len(out) < limit {
+			out = append(out, Message{
+				MessageID: m.GetMessageId(), Role: m.GetRole(), Content: m.GetContent(),
+				CreatedAt: fromNano(ev.GetAtUnixNano()), TurnNumber: int(m.GetTurnNumber()),
+			})
+		}
+		total++
+		return nil
+	})
+	return out, total, err
+}
+
+func (st *caseStore) lookupIdem(owner, key string) (string, error) {
+	v, err := st.ks.Get(idemKey(owner, key))
+	if err != nil {
+		return "", err
+	}
+	return string(v), nil
+}
+
+func (st *caseStore) counter(owner, day string) (uint32, error) {
+	v, err := st.ks.Get(counterKey(owner, day))
+	if errors.Is(err, persistence.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(v) != 4 {
+		return 0, fmt.Errorf("corrupt title counter for %s", day)
+	}
+	return binary.BigEndian.Uint32(v), nil
+}
+
+// deleteCase removes every key of a case in one synced batch.
+func (st *caseStore) deleteCase(r CaseRow, idem string) error {
+	b := st.ks.NewBatch()
+	defer b.Close()
+	if err := b.DeletePrefix(caseKey(r.CaseID, "")); err != nil {
+		return err
+	}
+	if err := b.Delete(ownerKey(r.UserID, r.CreatedAt, r.CaseID)); err != nil {
+		return err
+	}
+	if idem != "" {
+		if err := b.Delete(idemKey(r.UserID, idem)); err != nil {
+			return err
+		}
+	}
+	return b.Commit(true)
+}
