@@ -40,9 +40,9 @@ func newTestState(t *testing.T, status string) *caseState {
 func TestDecideStatusTransitions(t *testing.T) {
 	all := []string{StatusInquiry, StatusInvestigating, StatusResolved, StatusClosed}
 	allowed := map[[2]string]bool{
-		{StatusInquiry, StatusInvestigating}: true,
-		{StatusInquiry, StatusResolved}:      true,
-		{StatusInquiry, StatusClosed}:        true,
+		{StatusInquiry, StatusInvestigating}:  true,
+		{StatusInquiry, StatusResolved}:       true,
+		{StatusInquiry, StatusClosed}:         true,
 		{StatusInvestigating, StatusResolved}: true,
 		{StatusInvestigating, StatusClosed}:   true,
 	}
