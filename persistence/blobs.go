@@ -81,8 +81,11 @@ func (b *BlobStore) Put(r io.Reader, max int64) (BlobInfo, error) {
 	}
 	digest := hex.EncodeToString(h.Sum(nil))
 	final := b.path(digest)
-	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
-		return BlobInfo{}, fmt.Errorf("persistence: blob dir: %w", err)
+	if _, err := os.Stat(filepath.Dir(final)); err != nil {
+		if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
+			return BlobInfo{}, fmt.Errorf("persistence: blob dir: %w", err)
+		}
+		syncDir(b.dir) // make the new prefix directory's entry durable
 	}
 	if err := os.Rename(tmpName, final); err != nil {
 		return BlobInfo{}, fmt.Errorf("persistence: place blob: %w", err)

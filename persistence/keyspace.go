@@ -69,7 +69,7 @@ func (k *Keyspace) Delete(key []byte, sync bool) error {
 // Batch groups writes to one keyspace so they commit atomically.
 type Batch struct {
 	ks *Keyspace
-	b  *pebble.Batch
+	b  *pebble.Batch // nil once committed or closed: Pebble pools batches, a double close corrupts the pool
 }
 
 // NewBatch starts an atomic batch of writes.
@@ -94,15 +94,24 @@ func (b *Batch) Len() int { return int(b.b.Count()) }
 
 // Commit applies the batch atomically; with sync it is durable on return.
 func (b *Batch) Commit(sync bool) error {
+	if b.b == nil {
+		return errors.New("persistence: batch already committed or closed")
+	}
 	start := time.Now()
 	err := b.b.Commit(writeOpts(sync))
 	b.ks.store.observe(b.ks.name, sync, start)
 	_ = b.b.Close()
+	b.b = nil
 	return err
 }
 
-// Close discards an uncommitted batch.
-func (b *Batch) Close() { _ = b.b.Close() }
+// Close discards an uncommitted batch. Safe after Commit and when repeated.
+func (b *Batch) Close() {
+	if b.b != nil {
+		_ = b.b.Close()
+		b.b = nil
+	}
+}
 
 // ErrStopScan may be returned by a Scan callback to stop early without error.
 var ErrStopScan = errors.New("persistence: stop scan")

@@ -90,7 +90,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, errors.New("persistence: data directory must not be empty")
 	}
 	dbDir := filepath.Join(dir, "db")
-	if err := opts.FS.MkdirAll(dbDir, 0o700); err != nil {
+	if err := mkdirAllSynced(opts.FS, dbDir); err != nil {
 		return nil, fmt.Errorf("persistence: create %s: %w", dbDir, err)
 	}
 	lock, err := pebble.LockDirectory(dbDir, opts.FS)
@@ -194,4 +194,30 @@ func (z zapPebbleLogger) Fatalf(format string, args ...any) {
 	z.l.Errorf(format, args...)
 	_ = z.l.Sync()
 	os.Exit(70)
+}
+
+// mkdirAllSynced creates dir and its missing parents and fsyncs each parent
+// after adding an entry, so a fresh data directory survives a power cut (a
+// directory entry that was never synced may vanish, taking the database with
+// it).
+func mkdirAllSynced(fs vfs.FS, dir string) error {
+	dir = filepath.Clean(dir)
+	if _, err := fs.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirAllSynced(fs, parent); err != nil {
+			return err
+		}
+	}
+	if err := fs.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	d, err := fs.OpenDir(parent)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

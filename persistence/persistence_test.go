@@ -1,0 +1,179 @@
+package persistence
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+func memStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open("/d", &Options{FS: vfs.NewMem(), NoBlobs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestKeyspacesAreIsolated(t *testing.T) {
+	s := memStore(t)
+	a, err := s.Keyspace(SpaceAuth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.Keyspace(SpaceCase)
+	if err := a.Set([]byte("k"), []byte("auth"), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set([]byte("k"), []byte("case"), true); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := a.Get([]byte("k")); string(v) != "auth" {
+		t.Fatalf("auth sees %q", v)
+	}
+	if _, err := c.Get([]byte("missing")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing: %v", err)
+	}
+	n := 0
+	_ = c.Scan(nil, false, func(k, v []byte) error {
+		n++
+		if string(v) != "case" {
+			t.Errorf("case scan saw %q=%q", k, v)
+		}
+		return nil
+	})
+	if n != 1 {
+		t.Fatalf("case scan saw %d keys", n)
+	}
+	if _, err := s.Keyspace(SpaceAuth); !errors.Is(err, ErrKeyspaceTaken) {
+		t.Fatalf("second claim: %v", err)
+	}
+	if _, err := s.Keyspace("nope"); !errors.Is(err, ErrUnknownSpace) {
+		t.Fatalf("unknown: %v", err)
+	}
+}
+
+func TestScanOrderAndRange(t *testing.T) {
+	s := memStore(t)
+	k, _ := s.Keyspace(SpaceJob)
+	for _, key := range []string{"a/1", "a/2", "a/3", "b/1", "a"} {
+		_ = k.Set([]byte(key), []byte(key), false)
+	}
+	var got []string
+	_ = k.Scan([]byte("a/"), true, func(key, _ []byte) error {
+		got = append(got, string(key))
+		return nil
+	})
+	if strings.Join(got, ",") != "a/3,a/2,a/1" {
+		t.Fatalf("reverse prefix scan: %v", got)
+	}
+	got = nil
+	_ = k.ScanRange([]byte("a/2"), []byte("b"), false, func(key, _ []byte) error {
+		got = append(got, string(key))
+		if len(got) == 1 {
+			return nil
+		}
+		return ErrStopScan
+	})
+	if strings.Join(got, ",") != "a/2,a/3" {
+		t.Fatalf("range scan: %v", got)
+	}
+}
+
+func TestBatchAtomicAndDeletePrefix(t *testing.T) {
+	s := memStore(t)
+	k, _ := s.Keyspace(SpaceCase)
+	b := k.NewBatch()
+	_ = b.Set([]byte("c/1/a"), []byte("x"))
+	_ = b.Set([]byte("c/1/b"), []byte("y"))
+	_ = b.Set([]byte("c/2/a"), []byte("z"))
+	if _, err := k.Get([]byte("c/1/a")); !errors.Is(err, ErrNotFound) {
+		t.Fatal("batch visible before commit")
+	}
+	if err := b.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	b.Close() // after commit: must be harmless
+	if err := b.Commit(true); err == nil {
+		t.Fatal("second commit must fail")
+	}
+	d := k.NewBatch()
+	_ = d.DeletePrefix([]byte("c/1/"))
+	if err := d.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Get([]byte("c/1/b")); !errors.Is(err, ErrNotFound) {
+		t.Fatal("prefix not deleted")
+	}
+	if v, _ := k.Get([]byte("c/2/a")); string(v) != "z" {
+		t.Fatal("delete prefix went too far")
+	}
+}
+
+func TestSecondOpenIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, nil); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v", err)
+	}
+	_ = s.Close()
+	s2, err := Open(dir, nil)
+	if err != nil {
+		t.Fatalf("reopen after close: %v", err)
+	}
+	_ = s2.Close()
+}
+
+func TestBlobStore(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b := s.Blobs()
+	info, err := b.Put(strings.NewReader("hello logs"), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size != 10 || len(info.Digest) != 64 {
+		t.Fatalf("info %+v", info)
+	}
+	f, err := b.Open(info.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(f)
+	f.Close()
+	if string(data) != "hello logs" {
+		t.Fatalf("read back %q", data)
+	}
+	if _, err := b.Put(bytes.NewReader(make([]byte, 101)), 100); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("too large: %v", err)
+	}
+	left, _ := os.ReadDir(filepath.Join(dir, "blobs", "tmp"))
+	if len(left) != 0 {
+		t.Fatalf("temp files left behind: %v", left)
+	}
+	for _, bad := range []string{"../../etc/passwd", "", strings.Repeat("A", 64), strings.Repeat("0", 63)} {
+		if _, err := b.Open(bad); !errors.Is(err, ErrBadDigest) {
+			t.Errorf("open %q: %v", bad, err)
+		}
+	}
+	if err := b.Delete(info.Digest); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Open(info.Digest); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+}
