@@ -69,7 +69,6 @@ func (s *caseState) apply(ev *casepb.Event) error {
 			sn.ClosureReason = c.GetClosureReason()
 		case StatusResolved:
 			sn.ResolvedAtUnixNano = at
-			sn.ClosedAtUnixNano = at
 		}
 	case *casepb.Event_TitleChanged:
 		sn.Title = k.TitleChanged.GetTitle()
