@@ -7,7 +7,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: case.proto
+// source: actors/casepb/case.proto
 
 package casepb
 
@@ -53,7 +53,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_case_proto_msgTypes[0]
+	mi := &file_actors_casepb_case_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -65,7 +65,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_case_proto_msgTypes[0]
+	mi := &file_actors_casepb_case_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -78,7 +78,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_case_proto_rawDescGZIP(), []int{0}
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -292,7 +292,7 @@ type CaseCreated struct {
 
 func (x *CaseCreated) Reset() {
 	*x = CaseCreated{}
-	mi := &file_case_proto_msgTypes[1]
+	mi := &file_actors_casepb_case_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -304,7 +304,7 @@ func (x *CaseCreated) String() string {
 func (*CaseCreated) ProtoMessage() {}
 
 func (x *CaseCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_case_proto_msgTypes[1]
+	mi := &file_actors_casepb_case_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -317,7 +317,7 @@ func (x *CaseCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseCreated.ProtoReflect.Descriptor instead.
 func (*CaseCreated) Descriptor() ([]byte, []int) {
-	return file_case_proto_rawDescGZIP(), []int{1}
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *CaseCreated) GetCaseId() string {
@@ -374,7 +374,7 @@ type StatusChanged struct {
 
 func (x *StatusChanged) Reset() {
 	*x = StatusChanged{}
-	mi := &file_case_proto_msgTypes[2]
+	mi := &file_actors_casepb_case_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -386,7 +386,7 @@ func (x *StatusChanged) String() string {
 func (*StatusChanged) ProtoMessage() {}
 
 func (x *StatusChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_case_proto_msgTypes[2]
+	mi := &file_actors_casepb_case_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -399,7 +399,7 @@ func (x *StatusChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusChanged.ProtoReflect.Descriptor instead.
 func (*StatusChanged) Descriptor() ([]byte, []int) {
-	return file_case_proto_rawDescGZIP(), []int{2}
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *StatusChanged) GetFrom() string {
@@ -441,7 +441,7 @@ type TitleChanged struct {
 
 func (x *TitleChanged) Reset() {
 	*x = TitleChanged{}
-	mi := &file_case_proto_msgTypes[3]
+	mi := &file_actors_casepb_case_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -453,7 +453,7 @@ func (x *TitleChanged) String() string {
 func (*TitleChanged) ProtoMessage() {}
 
 func (x *TitleChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_case_proto_msgTypes[3]
+	mi := &file_actors_casepb_case_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -466,7 +466,7 @@ func (x *TitleChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TitleChanged.ProtoReflect.Descriptor instead.
 func (*TitleChanged) Descriptor() ([]byte, []int) {
-	return file_case_proto_rawDescGZIP(), []int{3}
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TitleChanged) GetTitle() string {
@@ -495,7 +495,7 @@ type Source struct {
 
 func (x *Source) Reset() {
 	*x = Source{}
-	mi := &file_case_proto_msgTypes[4]
+	mi := &file_actors_casepb_case_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +507,7 @@ func (x *Source) String() string {
 func (*Source) ProtoMessage() {}
 
 func (x *Source) ProtoReflect() protoreflect.Message {
-	mi := &file_case_proto_msgTypes[4]
+	mi := &file_actors_casepb_case_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +520,7 @@ func (x *Source) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Source.ProtoReflect.Descriptor instead.
 func (*Source) Descriptor() ([]byte, []int) {
-	return file_case_proto_rawDescGZIP(), []int{4}
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Source) GetDocumentId() string {
@@ -570,7 +570,7 @@ type MessageAdded struct {
 
 func (x *MessageAdded) Reset() {
 	*x = MessageAdded{}
-	mi := &file_case_proto_msgTypes[5]
+	mi := &file_actors_casepb_case_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -582,7 +582,7 @@ func (x *MessageAdded) String() string {
 func (*MessageAdded) ProtoMessage() {}
 
 func (x *MessageAdded) ProtoReflect() protoreflect.Message {
-	mi := &file_case_proto_msgTypes[5]
+	mi := &file_actors_casepb_case_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -595,7 +595,7 @@ func (x *MessageAdded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageAdded.ProtoReflect.Descriptor instead.
 func (*MessageAdded) Descriptor() ([]byte, []int) {
-	return file_case_proto_rawDescGZIP(), []int{5}
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *MessageAdded) GetMessageId() string {
@@ -679,7 +679,7 @@ type TurnFailed struct {
 
 func (x *TurnFailed) Reset() {
 	*x = TurnFailed{}
-	mi := &file_case_proto_msgTypes[6]
+	mi := &file_actors_casepb_case_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +691,7 @@ func (x *TurnFailed) String() string {
 func (*TurnFailed) ProtoMessage() {}
 
 func (x *TurnFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_case_proto_msgTypes[6]
+	mi := &file_actors_casepb_case_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +704,7 @@ func (x *TurnFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TurnFailed.ProtoReflect.Descriptor instead.
 func (*TurnFailed) Descriptor() ([]byte, []int) {
-	return file_case_proto_rawDescGZIP(), []int{6}
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TurnFailed) GetTurnNumber() int32 {
@@ -739,7 +739,7 @@ type MilestonesUpdated struct {
 
 func (x *MilestonesUpdated) Reset() {
 	*x = MilestonesUpdated{}
-	mi := &file_case_proto_msgTypes[7]
+	mi := &file_actors_casepb_case_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +751,7 @@ func (x *MilestonesUpdated) String() string {
 func (*MilestonesUpdated) ProtoMessage() {}
 
 func (x *MilestonesUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_case_proto_msgTypes[7]
+	mi := &file_actors_casepb_case_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +764,7 @@ func (x *MilestonesUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MilestonesUpdated.ProtoReflect.Descriptor instead.
 func (*MilestonesUpdated) Descriptor() ([]byte, []int) {
-	return file_case_proto_rawDescGZIP(), []int{7}
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MilestonesUpdated) GetCompleted() []string {
@@ -794,7 +794,7 @@ type HypothesisRecorded struct {
 
 func (x *HypothesisRecorded) Reset() {
 	*x = HypothesisRecorded{}
-	mi := &file_case_proto_msgTypes[8]
+	mi := &file_actors_casepb_case_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -806,7 +806,7 @@ func (x *HypothesisRecorded) String() string {
 func (*HypothesisRecorded) ProtoMessage() {}
 
 func (x *HypothesisRecorded) ProtoReflect() protoreflect.Message {
-	mi := &file_case_proto_msgTypes[8]
+	mi := &file_actors_casepb_case_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -819,7 +819,7 @@ func (x *HypothesisRecorded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HypothesisRecorded.ProtoReflect.Descriptor instead.
 func (*HypothesisRecorded) Descriptor() ([]byte, []int) {
-	return file_case_proto_rawDescGZIP(), []int{8}
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *HypothesisRecorded) GetHypothesisId() string {
@@ -869,7 +869,7 @@ type HypothesisEvaluated struct {
 
 func (x *HypothesisEvaluated) Reset() {
 	*x = HypothesisEvaluated{}
-	mi := &file_case_proto_msgTypes[9]
+	mi := &file_actors_casepb_case_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +881,7 @@ func (x *HypothesisEvaluated) String() string {
 func (*HypothesisEvaluated) ProtoMessage() {}
 
 func (x *HypothesisEvaluated) ProtoReflect() protoreflect.Message {
-	mi := &file_case_proto_msgTypes[9]
+	mi := &file_actors_casepb_case_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +894,7 @@ func (x *HypothesisEvaluated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HypothesisEvaluated.ProtoReflect.Descriptor instead.
 func (*HypothesisEvaluated) Descriptor() ([]byte, []int) {
-	return file_case_proto_rawDescGZIP(), []int{9}
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *HypothesisEvaluated) GetHypothesisId() string {
@@ -936,7 +936,7 @@ type SolutionProposed struct {
 
 func (x *SolutionProposed) Reset() {
 	*x = SolutionProposed{}
-	mi := &file_case_proto_msgTypes[10]
+	mi := &file_actors_casepb_case_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -948,7 +948,7 @@ func (x *SolutionProposed) String() string {
 func (*SolutionProposed) ProtoMessage() {}
 
 func (x *SolutionProposed) ProtoReflect() protoreflect.Message {
-	mi := &file_case_proto_msgTypes[10]
+	mi := &file_actors_casepb_case_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -961,7 +961,7 @@ func (x *SolutionProposed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SolutionProposed.ProtoReflect.Descriptor instead.
 func (*SolutionProposed) Descriptor() ([]byte, []int) {
-	return file_case_proto_rawDescGZIP(), []int{10}
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SolutionProposed) GetSolutionId() string {
@@ -1001,7 +1001,7 @@ type EvidenceAdded struct {
 
 func (x *EvidenceAdded) Reset() {
 	*x = EvidenceAdded{}
-	mi := &file_case_proto_msgTypes[11]
+	mi := &file_actors_casepb_case_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1013,7 @@ func (x *EvidenceAdded) String() string {
 func (*EvidenceAdded) ProtoMessage() {}
 
 func (x *EvidenceAdded) ProtoReflect() protoreflect.Message {
-	mi := &file_case_proto_msgTypes[11]
+	mi := &file_actors_casepb_case_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1026,7 @@ func (x *EvidenceAdded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvidenceAdded.ProtoReflect.Descriptor instead.
 func (*EvidenceAdded) Descriptor() ([]byte, []int) {
-	return file_case_proto_rawDescGZIP(), []int{11}
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *EvidenceAdded) GetEvidenceId() string {
@@ -1095,7 +1095,7 @@ type StatusChangeProposed struct {
 
 func (x *StatusChangeProposed) Reset() {
 	*x = StatusChangeProposed{}
-	mi := &file_case_proto_msgTypes[12]
+	mi := &file_actors_casepb_case_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1107,7 +1107,7 @@ func (x *StatusChangeProposed) String() string {
 func (*StatusChangeProposed) ProtoMessage() {}
 
 func (x *StatusChangeProposed) ProtoReflect() protoreflect.Message {
-	mi := &file_case_proto_msgTypes[12]
+	mi := &file_actors_casepb_case_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1120,7 +1120,7 @@ func (x *StatusChangeProposed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusChangeProposed.ProtoReflect.Descriptor instead.
 func (*StatusChangeProposed) Descriptor() ([]byte, []int) {
-	return file_case_proto_rawDescGZIP(), []int{12}
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StatusChangeProposed) GetTo() string {
@@ -1151,7 +1151,7 @@ type StatusEntry struct {
 
 func (x *StatusEntry) Reset() {
 	*x = StatusEntry{}
-	mi := &file_case_proto_msgTypes[13]
+	mi := &file_actors_casepb_case_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1163,7 +1163,7 @@ func (x *StatusEntry) String() string {
 func (*StatusEntry) ProtoMessage() {}
 
 func (x *StatusEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_case_proto_msgTypes[13]
+	mi := &file_actors_casepb_case_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1176,7 +1176,7 @@ func (x *StatusEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusEntry.ProtoReflect.Descriptor instead.
 func (*StatusEntry) Descriptor() ([]byte, []int) {
-	return file_case_proto_rawDescGZIP(), []int{13}
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StatusEntry) GetFrom() string {
@@ -1228,7 +1228,7 @@ type Hypothesis struct {
 
 func (x *Hypothesis) Reset() {
 	*x = Hypothesis{}
-	mi := &file_case_proto_msgTypes[14]
+	mi := &file_actors_casepb_case_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1240,7 @@ func (x *Hypothesis) String() string {
 func (*Hypothesis) ProtoMessage() {}
 
 func (x *Hypothesis) ProtoReflect() protoreflect.Message {
-	mi := &file_case_proto_msgTypes[14]
+	mi := &file_actors_casepb_case_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1253,7 +1253,7 @@ func (x *Hypothesis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hypothesis.ProtoReflect.Descriptor instead.
 func (*Hypothesis) Descriptor() ([]byte, []int) {
-	return file_case_proto_rawDescGZIP(), []int{14}
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Hypothesis) GetHypothesisId() string {
@@ -1331,7 +1331,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_case_proto_msgTypes[15]
+	mi := &file_actors_casepb_case_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1343,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_case_proto_msgTypes[15]
+	mi := &file_actors_casepb_case_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1356,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_case_proto_rawDescGZIP(), []int{15}
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Snapshot) GetSeq() uint64 {
@@ -1513,12 +1513,11 @@ func (x *Snapshot) GetPendingStatus() string {
 	return ""
 }
 
-var File_case_proto protoreflect.FileDescriptor
+var File_actors_casepb_case_proto protoreflect.FileDescriptor
 
-const file_case_proto_rawDesc = "" +
+const file_actors_casepb_case_proto_rawDesc = "" +
 	"\n" +
-	"\n" +
-	"case.proto\x12\x14faultmaven.casepb.v1\"\xdb\a\n" +
+	"\x18actors/casepb/case.proto\x12\x14faultmaven.casepb.v1\"\xdb\a\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12 \n" +
 	"\fat_unix_nano\x18\x02 \x01(\x03R\n" +
@@ -1664,19 +1663,19 @@ const file_case_proto_rawDesc = "" +
 	"\x0epending_status\x18\x16 \x01(\tR\rpendingStatusB0Z.github.com/faultmaven/faultmaven/actors/casepbb\x06proto3"
 
 var (
-	file_case_proto_rawDescOnce sync.Once
-	file_case_proto_rawDescData []byte
+	file_actors_casepb_case_proto_rawDescOnce sync.Once
+	file_actors_casepb_case_proto_rawDescData []byte
 )
 
-func file_case_proto_rawDescGZIP() []byte {
-	file_case_proto_rawDescOnce.Do(func() {
-		file_case_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_case_proto_rawDesc), len(file_case_proto_rawDesc)))
+func file_actors_casepb_case_proto_rawDescGZIP() []byte {
+	file_actors_casepb_case_proto_rawDescOnce.Do(func() {
+		file_actors_casepb_case_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_actors_casepb_case_proto_rawDesc), len(file_actors_casepb_case_proto_rawDesc)))
 	})
-	return file_case_proto_rawDescData
+	return file_actors_casepb_case_proto_rawDescData
 }
 
-var file_case_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
-var file_case_proto_goTypes = []any{
+var file_actors_casepb_case_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_actors_casepb_case_proto_goTypes = []any{
 	(*Event)(nil),                // 0: faultmaven.casepb.v1.Event
 	(*CaseCreated)(nil),          // 1: faultmaven.casepb.v1.CaseCreated
 	(*StatusChanged)(nil),        // 2: faultmaven.casepb.v1.StatusChanged
@@ -1694,7 +1693,7 @@ var file_case_proto_goTypes = []any{
 	(*Hypothesis)(nil),           // 14: faultmaven.casepb.v1.Hypothesis
 	(*Snapshot)(nil),             // 15: faultmaven.casepb.v1.Snapshot
 }
-var file_case_proto_depIdxs = []int32{
+var file_actors_casepb_case_proto_depIdxs = []int32{
 	1,  // 0: faultmaven.casepb.v1.Event.created:type_name -> faultmaven.casepb.v1.CaseCreated
 	2,  // 1: faultmaven.casepb.v1.Event.status_changed:type_name -> faultmaven.casepb.v1.StatusChanged
 	3,  // 2: faultmaven.casepb.v1.Event.title_changed:type_name -> faultmaven.casepb.v1.TitleChanged
@@ -1716,12 +1715,12 @@ var file_case_proto_depIdxs = []int32{
 	0,  // [0:14] is the sub-list for field type_name
 }
 
-func init() { file_case_proto_init() }
-func file_case_proto_init() {
-	if File_case_proto != nil {
+func init() { file_actors_casepb_case_proto_init() }
+func file_actors_casepb_case_proto_init() {
+	if File_actors_casepb_case_proto != nil {
 		return
 	}
-	file_case_proto_msgTypes[0].OneofWrappers = []any{
+	file_actors_casepb_case_proto_msgTypes[0].OneofWrappers = []any{
 		(*Event_Created)(nil),
 		(*Event_StatusChanged)(nil),
 		(*Event_TitleChanged)(nil),
@@ -1738,17 +1737,17 @@ func file_case_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_case_proto_rawDesc), len(file_case_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_casepb_case_proto_rawDesc), len(file_actors_casepb_case_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_case_proto_goTypes,
-		DependencyIndexes: file_case_proto_depIdxs,
-		MessageInfos:      file_case_proto_msgTypes,
+		GoTypes:           file_actors_casepb_case_proto_goTypes,
+		DependencyIndexes: file_actors_casepb_case_proto_depIdxs,
+		MessageInfos:      file_actors_casepb_case_proto_msgTypes,
 	}.Build()
-	File_case_proto = out.File
-	file_case_proto_goTypes = nil
-	file_case_proto_depIdxs = nil
+	File_actors_casepb_case_proto = out.File
+	file_actors_casepb_case_proto_goTypes = nil
+	file_actors_casepb_case_proto_depIdxs = nil
 }
