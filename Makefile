@@ -34,7 +34,6 @@ fmt:
 # Benchmarks; results are recorded by hand in docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./actors/ | tee bench-actors.out
-	FM_BENCH=1 $(GO) test -run 'TestBenchIdleActorMemory' -count 1 -timeout 30m -v ./actors/ | tee bench-memory.out
 
 # Long crash-recovery soak: many more kill -9 points than CI runs.
 soak:

@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"strconv"
 	"sync"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 type caseEntry struct {
 	pid         *actor.PID
 	gen         uint64
-	lastActive  time.Time
+	lastActive  int64 // unix nanoseconds; a time.Time costs 16 more bytes per case
 	passivating bool
 	buffered    []*request
 }
@@ -80,22 +79,25 @@ func (m *casemgr) route(ctx *actor.Context, r *request) {
 		e.buffered = append(e.buffered, r)
 		return
 	}
-	e.lastActive = m.d.now()
+	e.lastActive = m.d.now().UnixNano()
 	ctx.Send(e.pid, r)
 }
 
 func (m *casemgr) activate(ctx *actor.Context, id string) *caseEntry {
 	m.gen++
 	rt := &caseRuntime{}
+	// The actor id is the case id alone: hollywood removes a stopped actor
+	// from its registry before our caseStopped arrives, so the next
+	// incarnation can reuse it; gen tells incarnations apart in messages.
 	pid := ctx.SpawnChild(newCaseActor(id, m.gen, m.d, rt), "case",
-		actor.WithID(id+"."+strconv.FormatUint(m.gen, 10)),
+		actor.WithID(id),
 		actor.WithInboxSize(m.d.inboxSize),
 		// Hollywood's own limit crashes the process when exceeded (upstream
 		// issue #196): keep it out of reach and escalate ourselves.
 		actor.WithMaxRestarts(1<<30),
 		actor.WithRestartDelay(m.d.restartDelay),
 	)
-	e := &caseEntry{pid: pid, gen: m.gen, lastActive: m.d.now()}
+	e := &caseEntry{pid: pid, gen: m.gen, lastActive: m.d.now().UnixNano()}
 	m.cases[id] = e
 	m.d.metrics.activations.Inc()
 	m.d.metrics.active.Set(float64(len(m.cases)))
@@ -104,9 +106,9 @@ func (m *casemgr) activate(ctx *actor.Context, id string) *caseEntry {
 
 // sweep asks every case idle for longer than caseIdle whether it may stop.
 func (m *casemgr) sweep(ctx *actor.Context) {
-	now := m.d.now()
+	now := m.d.now().UnixNano()
 	for _, e := range m.cases {
-		if !e.passivating && now.Sub(e.lastActive) >= m.d.caseIdle {
+		if !e.passivating && time.Duration(now-e.lastActive) >= m.d.caseIdle {
 			ctx.Send(e.pid, &passivateQuery{})
 		}
 	}
@@ -117,7 +119,7 @@ func (m *casemgr) onIdle(ctx *actor.Context, msg *caseIdle) {
 	if e == nil || e.gen != msg.gen || e.passivating {
 		return
 	}
-	if !msg.force && m.d.now().Sub(e.lastActive) < m.d.caseIdle {
+	if !msg.force && time.Duration(m.d.now().UnixNano()-e.lastActive) < m.d.caseIdle {
 		return // used again since the query went out
 	}
 	e.passivating = true

@@ -28,7 +28,7 @@ type Config struct {
 	SnapshotEvery  int           // write a snapshot every N events (default 64)
 	RequestTimeout time.Duration // deadline for one request to a case (default 10s)
 	MaxRestarts    int           // panics tolerated per incarnation before the case is degraded (default 3)
-	InboxSize      int           // initial inbox size per case actor (default 16; idle actors must be cheap)
+	InboxSize      int           // initial inbox size per case actor (default 4; it grows on demand, idle actors must be cheap)
 	RestartDelay   time.Duration // pause before a crashed case restarts (default 10ms)
 	TestHooks      bool          // honour opPanic (tests only)
 }
@@ -47,7 +47,7 @@ func (c *Config) ensureDefaults() {
 		c.MaxRestarts = 3
 	}
 	if c.InboxSize <= 0 {
-		c.InboxSize = 16
+		c.InboxSize = 4
 	}
 	if c.RestartDelay <= 0 {
 		c.RestartDelay = 10 * time.Millisecond

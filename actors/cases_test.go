@@ -22,7 +22,7 @@ type testSys struct {
 	dir   string
 }
 
-func openTestStore(t *testing.T, dir string) *persistence.Store {
+func openTestStore(t testing.TB, dir string) *persistence.Store {
 	t.Helper()
 	st, err := persistence.Open(dir, &persistence.Options{NoBlobs: true})
 	if err != nil {
@@ -31,7 +31,7 @@ func openTestStore(t *testing.T, dir string) *persistence.Store {
 	return st
 }
 
-func startCases(t *testing.T, dir string, cfg Config) *testSys {
+func startCases(t testing.TB, dir string, cfg Config) *testSys {
 	t.Helper()
 	st := openTestStore(t, dir)
 	ks, err := st.Keyspace(persistence.SpaceCase)
