@@ -28,6 +28,9 @@ type casemgr struct {
 	degraded *sync.Map // case id → true; read by Cases without the actor
 	repeater actor.SendRepeater
 	ticking  bool
+	// drained is set by drain: casemgr then refuses new requests and closes
+	// it once every case actor has stopped.
+	drained chan struct{}
 }
 
 func newCasemgr(d *caseDeps, degraded *sync.Map) actor.Producer {
@@ -63,10 +66,40 @@ func (m *casemgr) Receive(ctx *actor.Context) {
 		m.onStopped(ctx, msg)
 	case *caseRestarted:
 		m.onRestarted(ctx, msg)
+	case *drain:
+		m.drain(ctx, msg)
+	}
+}
+
+// drain stops every case actor itself and reports when all have stopped.
+// Hollywood would stop children when casemgr is poisoned, but a child that is
+// already stopping can miss that second poison pill and the wait never ends;
+// draining first leaves casemgr childless before it is poisoned.
+func (m *casemgr) drain(ctx *actor.Context, msg *drain) {
+	if m.drained != nil {
+		return
+	}
+	m.drained = msg.done
+	for _, e := range m.cases {
+		for _, r := range e.buffered {
+			r.respond(nil, ErrStopped)
+		}
+		e.buffered = nil
+		if !e.passivating {
+			e.passivating = true
+			ctx.Engine().Poison(e.pid)
+		}
+	}
+	if len(m.cases) == 0 {
+		close(m.drained)
 	}
 }
 
 func (m *casemgr) route(ctx *actor.Context, r *request) {
+	if m.drained != nil {
+		r.respond(nil, ErrStopped)
+		return
+	}
 	if _, bad := m.degraded.Load(r.caseID); bad {
 		r.respond(nil, ErrDegraded)
 		return
@@ -134,6 +167,12 @@ func (m *casemgr) onStopped(ctx *actor.Context, msg *caseStopped) {
 	delete(m.cases, msg.id)
 	m.d.metrics.passivations.Inc()
 	m.d.metrics.active.Set(float64(len(m.cases)))
+	if m.drained != nil {
+		if len(m.cases) == 0 {
+			close(m.drained)
+		}
+		return
+	}
 	if len(e.buffered) == 0 {
 		return
 	}

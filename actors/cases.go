@@ -139,11 +139,18 @@ func (c *Cases) Shutdown(ctx context.Context) error {
 	if c.stopped.Swap(true) {
 		return nil
 	}
+	done := make(chan struct{})
+	c.engine.Send(c.mgr, &drain{done: done})
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("actors: drain case actors: %w", ctx.Err())
+	}
 	select {
 	case <-c.engine.Poison(c.mgr).Done():
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("actors: drain case actors: %w", ctx.Err())
+		return fmt.Errorf("actors: stop casemgr: %w", ctx.Err())
 	}
 }
 

@@ -317,3 +317,26 @@ func TestConcurrentRequestsDuringPassivation(t *testing.T) {
 		t.Fatalf("seq = %d, want %d (every acknowledged rename is one event)", v.Seq, 1+workers*each)
 	}
 }
+
+// TestShutdownRightAfterDelete: a case that is stopping (deleted) when the
+// system shuts down must not make Shutdown wait forever.
+func TestShutdownRightAfterDelete(t *testing.T) {
+	for i := 0; i < 30; i++ {
+		sys := startCases(t, t.TempDir(), Config{})
+		ctx := context.Background()
+		r, _ := sys.cases.Create(ctx, CreateCase{Owner: "usr_a"})
+		if _, err := sys.cases.View(ctx, "usr_a", r.CaseID); err != nil {
+			t.Fatal(err)
+		}
+		if err := sys.cases.Delete(ctx, "usr_a", r.CaseID); err != nil {
+			t.Fatal(err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := sys.cases.Shutdown(sctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("iteration %d: %v", i, err)
+		}
+		sys.stop()
+	}
+}

@@ -61,4 +61,7 @@ type (
 	}
 	// tick drives casemgr's idle sweep.
 	tick struct{}
+	// drain asks casemgr to stop every case actor; done is closed when
+	// all have stopped.
+	drain struct{ done chan struct{} }
 )

@@ -1,0 +1,85 @@
+// Command faultmaven is the FaultMaven server and its operator tools, in one
+// binary: `faultmaven serve`, `faultmaven user add`, `faultmaven version`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Set at build time with -ldflags "-X main.version=... -X main.commit=...".
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+func main() {
+	ctx, stop := signalContext()
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	if err != nil && !errors.Is(err, errHelpShown) {
+		fmt.Fprintln(os.Stderr, "faultmaven:", err)
+		os.Exit(1)
+	}
+}
+
+// signalContext is cancelled by the first SIGINT/SIGTERM; a second one
+// exits at once, so a stuck shutdown can always be forced.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		<-ch
+		fmt.Fprintln(os.Stderr, "faultmaven: second signal, exiting without a clean shutdown")
+		os.Exit(2)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+var errHelpShown = errors.New("help shown")
+
+const usage = `faultmaven — self-hosted AI troubleshooting copilot
+
+Usage:
+  faultmaven serve [flags]          run the server (see 'faultmaven serve --help')
+  faultmaven user add [flags]       create a user in a data directory no server is using
+  faultmaven version                print the version
+
+Every flag can also be set with an FM_ environment variable (flag --case-idle is
+FM_CASE_IDLE); a flag on the command line wins over the environment.
+`
+
+// run is the whole program; main only wires it to the process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("missing command")
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "user":
+		return runUser(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "faultmaven %s (commit %s)\n", version, commit)
+		return nil
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}

@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/anthdm/hollywood/actor"
+	"github.com/faultmaven/faultmaven/actors"
+	"github.com/faultmaven/faultmaven/gateway"
+	"github.com/faultmaven/faultmaven/gateway/auth"
+	"github.com/faultmaven/faultmaven/gateway/session"
+	"github.com/faultmaven/faultmaven/persistence"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+)
+
+// serveConfig is every setting of `faultmaven serve`.
+type serveConfig struct {
+	Addr              string
+	Data              string
+	LogFormat         string
+	LogLevel          string
+	CaseIdle          time.Duration
+	SnapshotEvery     int
+	CaseTimeout       time.Duration
+	CORSOrigins       listFlag
+	AllowRegistration bool
+	AccessTTL         time.Duration
+	RefreshTTL        time.Duration
+	RateLimitIP       int
+	RateLimitUser     int
+	RateLimitAuth     int
+	MaxBody           int64
+	TrustedProxies    int
+	ShutdownTimeout   time.Duration
+	DashboardURL      string
+}
+
+func serveFlags(cfg *serveConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8090", "listen address host:port (a non-loopback address needs an admin when registration is open)")
+	fs.StringVar(&cfg.Data, "data", "./data", "data directory (database, blobs, signing key)")
+	fs.StringVar(&cfg.LogFormat, "log-format", "json", "log format: json or console")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&cfg.CaseIdle, "case-idle", 10*time.Minute, "stop a case's actor after this long without activity (it reloads on the next message)")
+	fs.IntVar(&cfg.SnapshotEvery, "snapshot-every", 64, "write a case snapshot every N events")
+	fs.DurationVar(&cfg.CaseTimeout, "case-timeout", 10*time.Second, "deadline for one request to a case actor")
+	fs.Var(&cfg.CORSOrigins, "cors-origins", "comma-separated origins allowed by CORS, e.g. chrome-extension://<id>; patterns like chrome-extension://* are allowed")
+	fs.BoolVar(&cfg.AllowRegistration, "allow-registration", true, "let anyone register an account (the first account becomes admin)")
+	fs.DurationVar(&cfg.AccessTTL, "access-ttl", time.Hour, "lifetime of access tokens (more than 5m)")
+	fs.DurationVar(&cfg.RefreshTTL, "refresh-ttl", 30*24*time.Hour, "lifetime of refresh tokens")
+	fs.IntVar(&cfg.RateLimitIP, "rate-limit-ip", 1200, "requests per minute per client IP")
+	fs.IntVar(&cfg.RateLimitUser, "rate-limit-user", 600, "authenticated requests per minute per user")
+	fs.IntVar(&cfg.RateLimitAuth, "rate-limit-auth", 30, "login/register/refresh requests per minute per client IP")
+	fs.Int64Var(&cfg.MaxBody, "max-body", 1<<20, "largest JSON request body in bytes")
+	fs.IntVar(&cfg.TrustedProxies, "trusted-proxies", 0, "number of reverse proxies in front whose X-Forwarded-For is trusted (0: use the peer address)")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take before it is cut short")
+	fs.StringVar(&cfg.DashboardURL, "dashboard-url", "", "URL of a FaultMaven dashboard to advertise in capabilities (optional)")
+	return fs
+}
+
+func (c *serveConfig) validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+		bad("invalid --addr %q (FM_ADDR): want host:port, e.g. 127.0.0.1:8090", c.Addr)
+	}
+	if c.Data == "" {
+		bad("--data (FM_DATA) must not be empty")
+	}
+	if c.CaseIdle < time.Second {
+		bad("--case-idle (FM_CASE_IDLE) must be at least 1s, got %v", c.CaseIdle)
+	}
+	if c.SnapshotEvery < 1 || c.SnapshotEvery > 100000 {
+		bad("--snapshot-every (FM_SNAPSHOT_EVERY) must be 1..100000, got %d", c.SnapshotEvery)
+	}
+	if c.CaseTimeout < 100*time.Millisecond {
+		bad("--case-timeout (FM_CASE_TIMEOUT) must be at least 100ms, got %v", c.CaseTimeout)
+	}
+	if c.AccessTTL <= 5*time.Minute {
+		bad("--access-ttl (FM_ACCESS_TTL) must be more than 5m (the extension refreshes tokens with 5 minutes left), got %v", c.AccessTTL)
+	}
+	if c.RefreshTTL <= c.AccessTTL {
+		bad("--refresh-ttl (FM_REFRESH_TTL) must be longer than --access-ttl")
+	}
+	if c.RateLimitIP < 1 || c.RateLimitUser < 1 || c.RateLimitAuth < 1 {
+		bad("--rate-limit-ip, --rate-limit-user and --rate-limit-auth must be at least 1")
+	}
+	if c.MaxBody < 1024 {
+		bad("--max-body (FM_MAX_BODY) must be at least 1024 bytes, got %d", c.MaxBody)
+	}
+	if c.TrustedProxies < 0 {
+		bad("--trusted-proxies (FM_TRUSTED_PROXIES) must not be negative")
+	}
+	if c.ShutdownTimeout < time.Second {
+		bad("--shutdown-timeout (FM_SHUTDOWN_TIMEOUT) must be at least 1s")
+	}
+	for _, o := range c.CORSOrigins {
+		if o == "*" {
+			bad("--cors-origins (FM_CORS_ORIGINS) must not be \"*\": credentials are allowed, so list the origins")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// isLoopback reports whether a listen host only accepts local connections.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// node is one running core node; Close shuts it down in the fixed order.
+type node struct {
+	log    *zap.Logger
+	store  *persistence.Store
+	engine *actor.Engine
+	cases  *actors.Cases
+	auth   *auth.Service
+	http   *http.Server
+	ln     net.Listener
+
+	stopJanitor context.CancelFunc
+	janitorDone chan struct{}
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	if err := parseFlags(serveFlags(&cfg), args, getenv, stdout); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	slog.SetDefault(slog.New(newSlogHandler(log)))
+
+	n, err := startNode(cfg, log)
+	if err != nil {
+		return err
+	}
+	log.Info("faultmaven serving", zap.String("addr", n.ln.Addr().String()), zap.String("data", cfg.Data),
+		zap.String("version", version))
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- n.http.Serve(n.ln) }()
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down (a second signal forces exit)")
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server failed", zap.Error(err))
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return n.shutdown(sctx)
+}
+
+func startNode(cfg serveConfig, log *zap.Logger) (*node, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	writeLat := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "faultmaven_pebble_write_seconds",
+		Help:    "Latency of Pebble writes and batch commits.",
+		Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
+	}, []string{"space", "sync"})
+	reg.MustRegister(writeLat)
+
+	store, err := persistence.Open(cfg.Data, &persistence.Options{
+		Logger: log,
+		OnWrite: func(space string, sync bool, d time.Duration) {
+			writeLat.WithLabelValues(space, fmt.Sprint(sync)).Observe(d.Seconds())
+		},
+	})
+	if err != nil {
+		if errors.Is(err, persistence.ErrLocked) {
+			return nil, fmt.Errorf("data directory %s is already in use by another faultmaven process", cfg.Data)
+		}
+		return nil, err
+	}
+	n := &node{log: log, store: store}
+	fail := func(err error) (*node, error) {
+		_ = n.shutdown(context.Background())
+		return nil, err
+	}
+	authKS, err := store.Keyspace(persistence.SpaceAuth)
+	if err != nil {
+		return fail(err)
+	}
+	n.auth, err = auth.New(authKS, auth.Config{
+		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, AllowRegistration: cfg.AllowRegistration,
+		KeyFile: filepath.Join(cfg.Data, "secrets", "jwt.key"),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	host, _, _ := net.SplitHostPort(cfg.Addr)
+	if !isLoopback(host) && n.auth.RegistrationOpen() {
+		hasAdmin, err := n.auth.AdminExists(context.Background())
+		if err != nil {
+			return fail(err)
+		}
+		if !hasAdmin {
+			return fail(fmt.Errorf("refusing to listen on non-loopback address %s while registration is open and no admin exists: "+
+				"anyone reaching the port could register as admin. Create the admin first with "+
+				"'faultmaven user add --data %s --username <name> --admin --password-stdin', "+
+				"or listen on 127.0.0.1, or pass --allow-registration=false", cfg.Addr, cfg.Data))
+		}
+	}
+	sessKS, err := store.Keyspace(persistence.SpaceSession)
+	if err != nil {
+		return fail(err)
+	}
+	sessions, err := session.New(sessKS, session.Config{})
+	if err != nil {
+		return fail(err)
+	}
+	caseKS, err := store.Keyspace(persistence.SpaceCase)
+	if err != nil {
+		return fail(err)
+	}
+	n.engine, err = actor.NewEngine(actor.NewEngineConfig())
+	if err != nil {
+		return fail(fmt.Errorf("start actor engine: %w", err))
+	}
+	actors.StartMonitor(n.engine, log.Named("actors"), reg)
+	n.cases, err = actors.NewCases(actors.Config{
+		CaseIdle: cfg.CaseIdle, SnapshotEvery: cfg.SnapshotEvery, RequestTimeout: cfg.CaseTimeout,
+	}, actors.Deps{Keyspace: caseKS, Engine: n.engine, Logger: log.Named("cases"), Metrics: reg})
+	if err != nil {
+		return fail(err)
+	}
+	srv, err := gateway.New(gateway.Config{
+		CORSOrigins: cfg.CORSOrigins, RateLimitIP: cfg.RateLimitIP, RateLimitUser: cfg.RateLimitUser,
+		RateLimitAuth: cfg.RateLimitAuth, MaxBodyBytes: cfg.MaxBody, TrustedProxies: cfg.TrustedProxies,
+		Version: version, DashboardURL: cfg.DashboardURL,
+	}, gateway.Deps{
+		Logger: log, Auth: n.auth, Sessions: sessions, Cases: n.cases,
+		Ready: func() error {
+			if err := store.Healthy(); err != nil {
+				return fmt.Errorf("storage: %w", err)
+			}
+			return n.cases.Ready()
+		},
+		Gatherer: reg, Registerer: reg,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	n.ln, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fail(fmt.Errorf("listen on --addr %s: %w", cfg.Addr, err))
+	}
+	n.startJanitor(sessions)
+	n.http = &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	return n, nil
+}
+
+// shutdown stops the node in one fixed order: stop accepting and finish
+// in-flight HTTP requests → drain the case actors → close Pebble.
+func (n *node) shutdown(ctx context.Context) error {
+	var errs []error
+	if n.http != nil {
+		if err := n.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop http: %w", err))
+			_ = n.http.Close()
+		}
+	} else if n.ln != nil {
+		_ = n.ln.Close()
+	}
+	if n.stopJanitor != nil {
+		n.stopJanitor()
+		<-n.janitorDone
+	}
+	if n.cases != nil {
+		if err := n.cases.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close storage: %w", err))
+		}
+	}
+	if len(errs) == 0 {
+		n.log.Info("shutdown complete")
+	}
+	return errors.Join(errs...)
+}
+
+// startJanitor runs periodic clean-up (expired sessions) until shutdown; the
+// node owns the goroutine and waits for it.
+func (n *node) startJanitor(sessions *session.Service) {
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stopJanitor, n.janitorDone = cancel, make(chan struct{})
+	go func() {
+		defer close(n.janitorDone)
+		t := time.NewTicker(10 * time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if removed, err := sessions.Sweep(ctx); err != nil {
+					n.log.Warn("session sweep failed", zap.Error(err))
+				} else if removed > 0 {
+					n.log.Info("expired sessions removed", zap.Int("count", removed))
+				}
+			}
+		}
+	}()
+}

@@ -1,0 +1,43 @@
+package gateway
+
+import (
+	"context"
+
+	"github.com/faultmaven/faultmaven/actors"
+	"github.com/faultmaven/faultmaven/gateway/auth"
+	"github.com/faultmaven/faultmaven/gateway/session"
+)
+
+// AuthService is what the gateway needs from the account service
+// (implemented by *auth.Service). Errors are the auth sentinels.
+type AuthService interface {
+	RegistrationOpen() bool
+	Register(ctx context.Context, u auth.NewUser) (auth.Tokens, error)
+	Login(ctx context.Context, username, password string) (auth.Tokens, error)
+	Refresh(ctx context.Context, refreshToken string) (auth.Tokens, error)
+	Logout(ctx context.Context, userID string) (int, error)
+	Verify(ctx context.Context, accessToken string) (auth.Principal, error)
+	User(ctx context.Context, userID string) (auth.User, error)
+}
+
+// SessionService is what the gateway needs from the client-session service
+// (implemented by *session.Service). An empty userID is an anonymous session.
+type SessionService interface {
+	CreateOrResume(ctx context.Context, userID, clientID, sessionType string, timeoutMinutes int) (session.Session, bool, error)
+	Heartbeat(ctx context.Context, userID, sessionID string) (session.Session, error)
+}
+
+// CaseService is what the gateway needs from the case system (implemented
+// by *actors.Cases). Every method that names a case returns
+// actors.ErrNotFound both when it does not exist and when owner may not see
+// it, so the two are indistinguishable to a client.
+type CaseService interface {
+	Create(ctx context.Context, req actors.CreateCase) (actors.CaseRow, error)
+	List(ctx context.Context, owner string, limit, offset int) ([]actors.CaseRow, int, error)
+	Get(ctx context.Context, owner, caseID string) (actors.CaseRow, error)
+	View(ctx context.Context, owner, caseID string) (actors.CaseView, error)
+	Messages(ctx context.Context, owner, caseID string, limit, offset int) ([]actors.Message, int, error)
+	Rename(ctx context.Context, owner, caseID, title string) (actors.CaseRow, error)
+	ChangeStatus(ctx context.Context, owner, caseID, to, reason, closureReason string) (actors.CaseRow, error)
+	Delete(ctx context.Context, owner, caseID string) error
+}

@@ -1,0 +1,33 @@
+// Package gateway is FaultMaven's HTTP layer: the chi router, the middleware
+// every request passes through, the client-visible error envelope, and the
+// REST handlers of the copilot contract (reference/copilot-contract.md) for
+// discovery, local auth, client sessions and cases, plus /healthz, /readyz
+// and /metrics.
+//
+// It owns no state of its own. Accounts and tokens belong to gateway/auth,
+// client sessions to gateway/session, cases to package actors; the gateway
+// reaches them only through the small consumer interfaces in deps.go, turns
+// HTTP into calls on them, and turns their sentinel errors into one
+// {"detail","code"} envelope through the single table in errors.go.
+//
+// Request pipeline, outermost first: request id → client IP → access log and
+// latency histogram → panic recovery → CORS → per-IP rate limit → JSON body
+// cap → routing. Authenticated routes add bearer-token verification and a
+// per-user rate limit; routes under /api/v1/cases/{case_id} add an ownership
+// check that answers 404 for a case the caller does not own (IDOR), before
+// any body is read. Later packages (WebSocket, turns, evidence) mount their
+// routes on Router, AuthRouter or CaseRouter to get the same treatment.
+//
+// Concurrency: a Server is safe for concurrent use once built. Routes must
+// all be mounted before Handler starts serving (chi's tree is not
+// synchronised). Per-request state (request id, principal, log fields) lives
+// in the request context and is written only by middleware on the request's
+// own goroutine. The rate limiters and metrics are safe for concurrent use.
+// The gateway starts no goroutines.
+//
+// Must not: log the Authorization header, tokens, query strings or bodies;
+// show an internal error's text to a client; answer 401 for anything but a
+// missing or bad bearer token, or use the word "session" in a 401 (the
+// extension would then drop its session instead of logging out); read or
+// write any keyspace.
+package gateway

@@ -1,0 +1,203 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/faultmaven/faultmaven/actors"
+	"github.com/faultmaven/faultmaven/gateway/auth"
+	"github.com/faultmaven/faultmaven/gateway/session"
+	"github.com/faultmaven/faultmaven/persistence"
+)
+
+// The real services satisfy the consumer interfaces.
+var (
+	_ AuthService    = (*auth.Service)(nil)
+	_ SessionService = (*session.Service)(nil)
+	_ CaseService    = (*actors.Cases)(nil)
+)
+
+// tinyArgon keeps password hashing far below a millisecond under -race.
+var tinyArgon = auth.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1, KeyLen: 32, SaltLen: 16}
+
+const testPassword = "correct horse battery"
+
+// env is a Server wired to the real auth, session and case services on a
+// Pebble store over an in-memory filesystem, logging into an observer.
+type env struct {
+	t     *testing.T
+	srv   *Server
+	h     http.Handler
+	auth  *auth.Service
+	sess  *session.Service
+	cases *actors.Cases
+	logs  *observer.ObservedLogs
+	reg   *prometheus.Registry
+	ready func() error
+}
+
+type envOption struct {
+	closedRegistration bool
+	ready              func() error
+}
+
+func newEnv(t *testing.T, cfg Config, opts ...func(*envOption)) *env {
+	t.Helper()
+	var o envOption
+	for _, f := range opts {
+		f(&o)
+	}
+	store, err := persistence.Open(t.TempDir(), &persistence.Options{FS: vfs.NewMem(), NoBlobs: true})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	space := func(name string) *persistence.Keyspace {
+		ks, err := store.Keyspace(name)
+		if err != nil {
+			t.Fatalf("keyspace %s: %v", name, err)
+		}
+		return ks
+	}
+	authSvc, err := auth.New(space(persistence.SpaceAuth), auth.Config{
+		AllowRegistration: !o.closedRegistration,
+		KeyFile:           filepath.Join(t.TempDir(), "jwt.key"),
+		Argon2:            tinyArgon,
+	})
+	if err != nil {
+		t.Fatalf("auth.New: %v", err)
+	}
+	sessSvc, err := session.New(space(persistence.SpaceSession), session.Config{})
+	if err != nil {
+		t.Fatalf("session.New: %v", err)
+	}
+	cases, err := actors.NewCases(actors.Config{}, actors.Deps{Keyspace: space(persistence.SpaceCase)})
+	if err != nil {
+		t.Fatalf("actors.NewCases: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := cases.Shutdown(ctx); err != nil {
+			t.Errorf("actors.Cases.Shutdown: %v", err)
+		}
+	})
+	core, logs := observer.New(zapcore.DebugLevel)
+	reg := prometheus.NewRegistry()
+	e := &env{t: t, auth: authSvc, sess: sessSvc, cases: cases, logs: logs, reg: reg, ready: o.ready}
+	srv, err := New(cfg, Deps{
+		Logger: zap.New(core), Auth: authSvc, Sessions: sessSvc, Cases: cases,
+		Ready: o.ready, Gatherer: reg, Registerer: reg,
+	})
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	e.srv, e.h = srv, srv.Handler()
+	return e
+}
+
+// call is one request through the full handler. hdr holds header
+// name/value pairs; "RemoteAddr" sets the connection address instead.
+func (e *env) call(method, path, token, body string, hdr ...string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	req.Header.Set("Content-Type", "application/json") // the extension always sends it
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "RemoteAddr" {
+			req.RemoteAddr = hdr[i+1]
+			continue
+		}
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	return rec
+}
+
+// register signs a new user up and returns their tokens.
+func (e *env) register(username string) tokenResponse {
+	e.t.Helper()
+	rec := e.call("POST", "/api/v1/auth/register", "",
+		fmt.Sprintf(`{"username":%q,"password":%q,"email":%q,"display_name":null}`, username, testPassword, username+"@example.com"))
+	if rec.Code != http.StatusCreated {
+		e.t.Fatalf("register %s: %d %s", username, rec.Code, rec.Body)
+	}
+	return decode[tokenResponse](e.t, rec)
+}
+
+func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		t.Fatalf("decode %T from %q: %v", v, rec.Body.String(), err)
+	}
+	return v
+}
+
+// wantStatus fails unless rec has the status.
+func wantStatus(t *testing.T, rec *httptest.ResponseRecorder, status int) {
+	t.Helper()
+	if rec.Code != status {
+		t.Fatalf("status %d, want %d; body %s", rec.Code, status, rec.Body)
+	}
+}
+
+// wantError checks the envelope of contract §7: status, a string detail, a
+// code that matches X-Error-Code, and no "session" wording in a 401.
+func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code string) errorBody {
+	t.Helper()
+	wantStatus(t, rec, status)
+	var raw map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &raw); err != nil {
+		t.Fatalf("error body %q is not JSON: %v", rec.Body, err)
+	}
+	detail, ok := raw["detail"].(string)
+	if !ok || detail == "" {
+		t.Fatalf("detail must be a non-empty string, body %s", rec.Body)
+	}
+	if raw["code"] != code || rec.Header().Get("X-Error-Code") != code {
+		t.Fatalf("code %v / X-Error-Code %q, want %s", raw["code"], rec.Header().Get("X-Error-Code"), code)
+	}
+	if status == http.StatusUnauthorized && strings.Contains(strings.ToLower(detail), "session") {
+		t.Fatalf("a 401 must not mention sessions: %q", detail)
+	}
+	return errorBody{Detail: detail, Code: code}
+}
+
+// wantRetryAfter checks that Retry-After is a whole number of seconds.
+func wantRetryAfter(t *testing.T, rec *httptest.ResponseRecorder) int {
+	t.Helper()
+	v := rec.Header().Get("Retry-After")
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		t.Fatalf("Retry-After %q is not a positive integer", v)
+	}
+	return n
+}
+
+// accessLogs are the observed "http request" entries.
+func (e *env) accessLogs() []observer.LoggedEntry {
+	return e.logs.FilterMessage("http request").All()
+}
