@@ -177,3 +177,27 @@ func TestBlobStore(t *testing.T) {
 		t.Fatalf("after delete: %v", err)
 	}
 }
+
+func TestLoadOrCreateSecret(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secrets", "node.key")
+	a, err := LoadOrCreateSecret(path, 32)
+	if err != nil || len(a) != 32 {
+		t.Fatalf("create: %v %d", err, len(a))
+	}
+	st, _ := os.Stat(path)
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", st.Mode().Perm())
+	}
+	b, err := LoadOrCreateSecret(path, 32)
+	if err != nil || !bytes.Equal(a, b) {
+		t.Fatal("second call must return the same secret")
+	}
+	_ = os.Chmod(path, 0o644)
+	if _, err := LoadOrCreateSecret(path, 32); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("world-readable secret accepted: %v", err)
+	}
+	_ = os.Chmod(path, 0o600)
+	if _, err := LoadOrCreateSecret(path, 64); err == nil {
+		t.Fatal("too short secret accepted")
+	}
+}

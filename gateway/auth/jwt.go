@@ -5,11 +5,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/faultmaven/faultmaven/persistence"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -82,80 +80,11 @@ func newParser(now func() time.Time) *jwt.Parser {
 	)
 }
 
-// loadOrCreateKey returns the HMAC key in path, creating it with fresh
-// random bytes on first start. A key readable by anyone but the owner is
-// refused: whoever can read it can mint tokens for any user, admin included.
+// loadOrCreateKey returns the HMAC signing key, created on first start.
+// Whoever can read it can mint tokens for any user, admin included, so
+// persistence refuses a file readable by group or others.
 func loadOrCreateKey(path string) ([]byte, error) {
-	key, err := readKey(path)
-	if !errors.Is(err, os.ErrNotExist) {
-		return key, err
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("auth: create key directory %s: %w", dir, err)
-	}
-	// Write a temp file and hard-link it into place: the key appears whole
-	// or not at all, and of two servers racing on a fresh directory exactly
-	// one wins while the other reads the winner's key.
-	tmp, err := os.CreateTemp(dir, ".jwt-key-*") // mode 0600
-	if err != nil {
-		return nil, fmt.Errorf("auth: create key file in %s: %w", dir, err)
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	key = make([]byte, keyLen)
-	_, _ = rand.Read(key)
-	if _, err := tmp.Write(key); err != nil {
-		_ = tmp.Close()
-		return nil, fmt.Errorf("auth: write key file %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return nil, fmt.Errorf("auth: sync key file %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("auth: close key file %s: %w", path, err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return readKey(path)
-		}
-		return nil, fmt.Errorf("auth: install key file %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make the new directory entry durable
-		_ = d.Close()
-	}
-	return key, nil
-}
-
-// readKey reads an existing key file after checking its permissions.
-func readKey(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("auth: open key file %s: %w", path, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("auth: stat key file %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("auth: key file %s is not a regular file", path)
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("auth: key file %s has mode %04o, readable by group or others; fix with: chmod 600 %s", path, perm, path)
-	}
-	key, err := io.ReadAll(io.LimitReader(f, 1024))
-	if err != nil {
-		return nil, fmt.Errorf("auth: read key file %s: %w", path, err)
-	}
-	if len(key) < keyLen {
-		return nil, fmt.Errorf("auth: key file %s holds %d bytes, need at least %d; delete it to generate a new key (this signs everyone out)", path, len(key), keyLen)
-	}
-	return key, nil
+	return persistence.LoadOrCreateSecret(path, keyLen)
 }
 
 // randomToken returns n random bytes, base64url-encoded without padding.
