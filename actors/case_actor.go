@@ -10,17 +10,24 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// caseRuntime survives restarts of one case actor incarnation (the producer
-// closure holds it), so restarts can be counted: hollywood builds a fresh
-// receiver after a panic and forgets everything else.
+// ErrSlowSubscriber means a subscriber could not take the replay.
+var ErrSlowSubscriber = errors.New("actors: subscriber too slow")
+
+// caseRuntime is the part of a case actor that survives restarts of one
+// incarnation (the producer closure holds it): hollywood builds a fresh
+// receiver after a panic, but subscribers, the in-flight turn and the restart
+// count must not be forgotten.
 type caseRuntime struct {
 	starts int
+	subs   map[Subscriber]struct{}
+	turn   *turnRun
+	queue  []queuedTurn
 }
 
 // caseActor is the thin shell around caseState: it loads the state lazily
 // from Pebble (so spawning is cheap and never blocks casemgr), turns requests
 // into events with the pure decide functions, persists them with Sync, folds
-// them in and answers.
+// them in, answers, and publishes the events to subscribers.
 type caseActor struct {
 	id  string
 	gen uint64
@@ -56,19 +63,62 @@ func (a *caseActor) Receive(ctx *actor.Context) {
 	case actor.Started:
 		a.rt.starts++
 		if a.rt.starts > 1 {
+			if a.rt.turn != nil {
+				// The turn's answer can no longer be trusted to land; the
+				// reload marks it failed so the client can retry.
+				a.rt.turn.cancel()
+				a.rt.turn = nil
+			}
+			a.rt.queue = nil
 			ctx.Send(ctx.Parent(), &caseRestarted{id: a.id, gen: a.gen, restarts: a.rt.starts - 1})
 		}
 	case actor.Stopped:
 		if !a.panicking {
+			if a.rt.turn != nil {
+				a.rt.turn.cancel()
+			}
 			ctx.Send(ctx.Parent(), &caseStopped{id: a.id, gen: a.gen})
 		}
 	case *request:
 		a.current = m
 		a.handle(ctx, m)
 		a.current = nil
+	case *turnDelta:
+		if a.rt.turn != nil && a.rt.turn.n == m.turn {
+			a.publish(Frame{Type: "delta", CaseID: a.id, Turn: m.turn, Text: m.text})
+		}
+	case *turnFinished:
+		a.onTurnFinished(ctx, m)
 	case *passivateQuery:
-		ctx.Send(ctx.Parent(), &caseIdle{id: a.id, gen: a.gen, force: a.deleted})
+		if a.deleted || (a.rt.turn == nil && len(a.rt.queue) == 0 && len(a.rt.subs) == 0) {
+			ctx.Send(ctx.Parent(), &caseIdle{id: a.id, gen: a.gen, force: a.deleted})
+		}
 	}
+}
+
+// load makes sure the state is in memory, closing turns a crash left open.
+func (a *caseActor) load(ctx *actor.Context) error {
+	if a.state != nil {
+		return nil
+	}
+	s, err := a.d.store.load(a.id)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			// No such case: do not linger in memory.
+			a.deleted = true
+			ctx.Send(ctx.Parent(), &caseIdle{id: a.id, gen: a.gen, force: true})
+		} else {
+			a.d.log.Error("load case", zap.String("case_id", a.id), zap.Error(err))
+		}
+		return err
+	}
+	a.state = s
+	a.failOpenTurns()
+	if a.rt.starts > 1 {
+		a.publish(Frame{Type: "error", CaseID: a.id, Code: "CASE_RESTARTED",
+			Message: "the case restarted after an internal error; any running turn was marked failed"})
+	}
+	return nil
 }
 
 func (a *caseActor) handle(ctx *actor.Context, r *request) {
@@ -76,23 +126,15 @@ func (a *caseActor) handle(ctx *actor.Context, r *request) {
 		r.respond(nil, ErrNotFound)
 		return
 	}
-	if a.state == nil {
-		s, err := a.d.store.load(a.id)
-		if err != nil {
-			if errors.Is(err, ErrNotFound) {
-				// No such case: do not linger in memory.
-				a.deleted = true
-				ctx.Send(ctx.Parent(), &caseIdle{id: a.id, gen: a.gen, force: true})
-			} else {
-				a.d.log.Error("load case", zap.String("case_id", a.id), zap.Error(err))
-			}
-			r.respond(nil, err)
-			return
-		}
-		a.state = s
+	if err := a.load(ctx); err != nil {
+		r.respond(nil, err)
+		return
 	}
 	if r.owner != "" && r.owner != a.state.snap.Owner {
 		r.respond(nil, ErrNotFound)
+		return
+	}
+	if a.handleTurnOp(ctx, r) {
 		return
 	}
 	now := a.d.now()
@@ -106,11 +148,16 @@ func (a *caseActor) handle(ctx *actor.Context, r *request) {
 		evs, err := a.state.decideStatus(op.to, op.reason, op.closure, op.by, now)
 		a.commit(r, evs, err)
 	case opDelete:
+		if a.rt.turn != nil {
+			a.rt.turn.cancel()
+		}
 		if err := a.d.store.deleteCase(a.state.row(), a.state.snap.IdempotencyKey); err != nil {
 			r.respond(nil, err)
 			return
 		}
 		a.deleted = true
+		a.publish(Frame{Type: "error", CaseID: a.id, Code: "CASE_DELETED", Message: "the case was deleted"})
+		a.rt.subs = nil
 		r.respond(nil, nil)
 		ctx.Send(ctx.Parent(), &caseIdle{id: a.id, gen: a.gen, force: true})
 	case opPanic:
@@ -124,8 +171,8 @@ func (a *caseActor) handle(ctx *actor.Context, r *request) {
 	}
 }
 
-// commit persists evs (write-ahead, synced), folds them into the state and
-// answers with the new row. Nothing is applied if the write fails.
+// commit persists evs decided on the current state and answers with the new
+// row. Nothing is applied if the write fails.
 func (a *caseActor) commit(r *request, evs []*casepb.Event, err error) {
 	if err != nil {
 		r.respond(nil, err)
@@ -135,19 +182,41 @@ func (a *caseActor) commit(r *request, evs []*casepb.Event, err error) {
 		r.respond(a.state.row(), nil)
 		return
 	}
-	next := &caseState{snap: proto.Clone(a.state.snap).(*casepb.Snapshot)}
+	if !a.commitEvents(evs) {
+		r.respond(nil, fmt.Errorf("persist case %s: storage failed", a.id))
+		return
+	}
+	r.respond(a.state.row(), nil)
+}
+
+func (s *caseState) clone() *caseState {
+	return &caseState{snap: proto.Clone(s.snap).(*casepb.Snapshot)}
+}
+
+// commitEvents folds evs into a copy of the state, persists them (synced)
+// and only then swaps the state in and publishes them.
+func (a *caseActor) commitEvents(evs []*casepb.Event) bool {
+	next := a.state.clone()
 	for _, ev := range evs {
 		if err := next.apply(ev); err != nil {
-			r.respond(nil, err)
-			return
+			a.d.log.Error("apply case event", zap.String("case_id", a.id), zap.Error(err))
+			return false
 		}
 	}
+	return a.persist(next, evs)
+}
+
+// persist writes evs (already folded into next) write-ahead, then makes next
+// the state and publishes the events.
+func (a *caseActor) persist(next *caseState, evs []*casepb.Event) bool {
 	if err := a.d.store.appendEvents(next, evs); err != nil {
 		a.d.log.Error("append case events", zap.String("case_id", a.id), zap.Error(err))
-		r.respond(nil, fmt.Errorf("persist case %s: %w", a.id, err))
-		return
+		return false
 	}
 	a.state = next
 	a.d.metrics.eventsAppended.Add(float64(len(evs)))
-	r.respond(next.row(), nil)
+	for _, ev := range evs {
+		a.publish(eventFrame(a.id, ev))
+	}
+	return true
 }

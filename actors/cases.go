@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
+	"github.com/faultmaven/faultmaven/actors/agent"
+	"github.com/faultmaven/faultmaven/actors/agent/llm"
 	"github.com/faultmaven/faultmaven/actors/casepb"
 	"github.com/faultmaven/faultmaven/persistence"
 	"github.com/oklog/ulid/v2"
@@ -30,6 +32,9 @@ type Config struct {
 	MaxRestarts    int           // panics tolerated per incarnation before the case is degraded (default 3)
 	InboxSize      int           // initial inbox size per case actor (default 4; it grows on demand, idle actors must be cheap)
 	RestartDelay   time.Duration // pause before a crashed case restarts (default 10ms)
+	TurnTimeout    time.Duration // whole agent turn, LLM calls and tools included (default 5m)
+	Agent          agent.Config  // the investigation method's budgets
+	RedactEmails   bool          // also pseudonymise e-mail addresses sent to the LLM
 	TestHooks      bool          // honour opPanic (tests only)
 }
 
@@ -52,6 +57,9 @@ func (c *Config) ensureDefaults() {
 	if c.RestartDelay <= 0 {
 		c.RestartDelay = 10 * time.Millisecond
 	}
+	if c.TurnTimeout <= 0 {
+		c.TurnTimeout = 5 * time.Minute
+	}
 }
 
 // Deps are the collaborators of the case system.
@@ -61,19 +69,30 @@ type Deps struct {
 	Logger   *zap.Logger
 	Metrics  prometheus.Registerer // nil: metrics are not exported
 	Now      func() time.Time
+	// LLM answers turns; nil means no model is configured and turns get a
+	// labelled retrieval-only answer.
+	LLM llm.Client
+	// Audit is the "audit" keyspace: the egress record of every LLM call.
+	Audit *persistence.Keyspace
+	// NodeSecret keys the per-case pseudonyms of secrets (≥ 32 random bytes,
+	// stable across restarts so a secret keeps its pseudonym).
+	NodeSecret []byte
 }
 
 // caseDeps is what every case actor and casemgr share (read-only).
 type caseDeps struct {
-	store        *caseStore
-	log          *zap.Logger
-	now          func() time.Time
-	metrics      *caseMetrics
-	caseIdle     time.Duration
-	inboxSize    int
-	restartDelay time.Duration
-	maxRestarts  int
-	testHooks    bool
+	store          *caseStore
+	log            *zap.Logger
+	now            func() time.Time
+	metrics        *caseMetrics
+	caseIdle       time.Duration
+	inboxSize      int
+	restartDelay   time.Duration
+	maxRestarts    int
+	testHooks      bool
+	turnTimeout    time.Duration
+	requestTimeout time.Duration
+	newAgent       func(caseID string, turn int) *agent.Agent
 }
 
 // Cases is the case system's API: the gateway calls it, it routes commands to
@@ -87,6 +106,7 @@ type Cases struct {
 	degraded sync.Map
 	stopped  atomic.Bool
 	createMu sync.Mutex // serialises idempotency checks and title counters
+	audit    *auditStore
 }
 
 // NewCases starts casemgr on the engine.
@@ -94,6 +114,9 @@ func NewCases(cfg Config, deps Deps) (*Cases, error) {
 	cfg.ensureDefaults()
 	if deps.Keyspace == nil {
 		return nil, errors.New("actors: Deps.Keyspace is required")
+	}
+	if deps.LLM != nil && (deps.Audit == nil || len(deps.NodeSecret) < 32) {
+		return nil, errors.New("actors: with an LLM, Deps.Audit and a 32-byte Deps.NodeSecret are required (no egress without redaction and audit)")
 	}
 	if deps.Logger == nil {
 		deps.Logger = zap.NewNop()
@@ -110,16 +133,20 @@ func NewCases(cfg Config, deps Deps) (*Cases, error) {
 	}
 	c := &Cases{cfg: cfg, engine: deps.Engine}
 	c.d = &caseDeps{
-		store:        &caseStore{ks: deps.Keyspace, snapEvery: uint64(cfg.SnapshotEvery)},
-		log:          deps.Logger,
-		now:          deps.Now,
-		metrics:      newCaseMetrics(deps.Metrics),
-		caseIdle:     cfg.CaseIdle,
-		inboxSize:    cfg.InboxSize,
-		restartDelay: cfg.RestartDelay,
-		maxRestarts:  cfg.MaxRestarts,
-		testHooks:    cfg.TestHooks,
+		store:          &caseStore{ks: deps.Keyspace, snapEvery: uint64(cfg.SnapshotEvery)},
+		log:            deps.Logger,
+		now:            deps.Now,
+		metrics:        newCaseMetrics(deps.Metrics),
+		caseIdle:       cfg.CaseIdle,
+		inboxSize:      cfg.InboxSize,
+		restartDelay:   cfg.RestartDelay,
+		maxRestarts:    cfg.MaxRestarts,
+		testHooks:      cfg.TestHooks,
+		turnTimeout:    cfg.TurnTimeout,
+		requestTimeout: cfg.RequestTimeout,
 	}
+	c.audit = &auditStore{ks: deps.Audit}
+	c.d.newAgent = c.agentFactory(cfg, deps)
 	c.mgr = deps.Engine.Spawn(newCasemgr(c.d, &c.degraded), "casemgr",
 		actor.WithID("main"), actor.WithInboxSize(1024), actor.WithMaxRestarts(1<<30))
 	return c, nil

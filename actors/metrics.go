@@ -1,14 +1,28 @@
 package actors
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/faultmaven/faultmaven/actors/agent/llm"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type caseMetrics struct {
-	active         prometheus.Gauge
-	activations    prometheus.Counter
-	passivations   prometheus.Counter
-	restarts       prometheus.Counter
-	degraded       prometheus.Counter
-	eventsAppended prometheus.Counter
+	active          prometheus.Gauge
+	activations     prometheus.Counter
+	passivations    prometheus.Counter
+	restarts        prometheus.Counter
+	degraded        prometheus.Counter
+	eventsAppended  prometheus.Counter
+	turnsFailed     prometheus.Counter
+	slowSubscribers prometheus.Counter
+	tokenUsage      *prometheus.CounterVec
+}
+
+func (m *caseMetrics) tokens(provider string, u llm.Usage) {
+	if provider == "" {
+		provider = "none"
+	}
+	m.tokenUsage.WithLabelValues(provider, "prompt").Add(float64(u.PromptTokens))
+	m.tokenUsage.WithLabelValues(provider, "completion").Add(float64(u.CompletionTokens))
 }
 
 func newCaseMetrics(reg prometheus.Registerer) *caseMetrics {
@@ -25,9 +39,17 @@ func newCaseMetrics(reg prometheus.Registerer) *caseMetrics {
 			Name: "faultmaven_case_degraded_total", Help: "Cases marked degraded after repeated panics."}),
 		eventsAppended: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "faultmaven_case_events_appended_total", Help: "Case events durably appended."}),
+		turnsFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "faultmaven_turns_failed_total", Help: "Agent turns that ended in turn_failed."}),
+		slowSubscribers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "faultmaven_case_subscribers_dropped_total", Help: "Subscribers dropped because they could not keep up."}),
+		tokenUsage: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "faultmaven_llm_tokens_total", Help: "LLM tokens used, by provider and kind (prompt or completion)."},
+			[]string{"provider", "kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.active, m.activations, m.passivations, m.restarts, m.degraded, m.eventsAppended)
+		reg.MustRegister(m.active, m.activations, m.passivations, m.restarts, m.degraded, m.eventsAppended,
+			m.turnsFailed, m.slowSubscribers, m.tokenUsage)
 	}
 	return m
 }

@@ -85,8 +85,20 @@ func (s *caseState) apply(ev *casepb.Event) error {
 				sn.ClientMsgIds = slices.Delete(sn.ClientMsgIds, 0, over)
 			}
 		}
+		switch m.GetRole() {
+		case "user":
+			if !slices.Contains(sn.OpenTurns, m.GetTurnNumber()) {
+				sn.OpenTurns = append(sn.OpenTurns, m.GetTurnNumber())
+			}
+		case "assistant":
+			sn.OpenTurns = slices.DeleteFunc(sn.OpenTurns, func(t int32) bool { return t == m.GetTurnNumber() })
+			sn.PromptTokens += m.GetPromptTokens()
+			sn.CompletionTokens += m.GetCompletionTokens()
+		}
 	case *casepb.Event_TurnFailed:
-		// The user message stays; nothing else to fold.
+		// The user message stays; the turn is closed so the client can retry.
+		t := k.TurnFailed.GetTurnNumber()
+		sn.OpenTurns = slices.DeleteFunc(sn.OpenTurns, func(x int32) bool { return x == t })
 	case *casepb.Event_MilestonesUpdated:
 		sn.Milestones = slices.Clone(k.MilestonesUpdated.GetCompleted())
 	case *casepb.Event_HypothesisRecorded:
@@ -103,6 +115,8 @@ func (s *caseState) apply(ev *casepb.Event) error {
 			}
 		}
 	case *casepb.Event_SolutionProposed:
+		x := k.SolutionProposed
+		sn.Solutions = append(sn.Solutions, &casepb.Solution{SolutionId: x.GetSolutionId(), Kind: x.GetKind(), Description: x.GetDescription()})
 	case *casepb.Event_EvidenceAdded:
 		sn.UploadedFiles++
 	case *casepb.Event_StatusChangeProposed:

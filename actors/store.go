@@ -263,3 +263,16 @@ func (st *caseStore) deleteCase(r CaseRow, idem string) error {
 	}
 	return b.Commit(true)
 }
+
+var errStopReplay = errors.New("stop replay")
+
+// ksEventsFrom calls fn for each event with seq ≥ from, in order.
+func (st *caseStore) ksEventsFrom(id string, from uint64, fn func(*casepb.Event) error) error {
+	return st.ks.ScanRange(eventKey(id, from), caseKey(id, "e0"), false, func(_, v []byte) error {
+		ev := &casepb.Event{}
+		if err := proto.Unmarshal(v, ev); err != nil {
+			return fmt.Errorf("decode event of case %s: %w", id, err)
+		}
+		return fn(ev)
+	})
+}

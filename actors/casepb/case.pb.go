@@ -564,8 +564,13 @@ type MessageAdded struct {
 	PromptTokens     int64     `protobuf:"varint,8,opt,name=prompt_tokens,json=promptTokens,proto3" json:"prompt_tokens,omitempty"`
 	CompletionTokens int64     `protobuf:"varint,9,opt,name=completion_tokens,json=completionTokens,proto3" json:"completion_tokens,omitempty"`
 	Provider         string    `protobuf:"bytes,10,opt,name=provider,proto3" json:"provider,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Assistant messages: what the turn achieved, replayed by the job endpoint.
+	MilestonesCompleted  []string `protobuf:"bytes,11,rep,name=milestones_completed,json=milestonesCompleted,proto3" json:"milestones_completed,omitempty"`
+	ProgressMade         bool     `protobuf:"varint,12,opt,name=progress_made,json=progressMade,proto3" json:"progress_made,omitempty"`
+	SuggestedActionsJson string   `protobuf:"bytes,13,opt,name=suggested_actions_json,json=suggestedActionsJson,proto3" json:"suggested_actions_json,omitempty"`
+	RetrievalOnly        bool     `protobuf:"varint,14,opt,name=retrieval_only,json=retrievalOnly,proto3" json:"retrieval_only,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *MessageAdded) Reset() {
@@ -666,6 +671,34 @@ func (x *MessageAdded) GetProvider() string {
 		return x.Provider
 	}
 	return ""
+}
+
+func (x *MessageAdded) GetMilestonesCompleted() []string {
+	if x != nil {
+		return x.MilestonesCompleted
+	}
+	return nil
+}
+
+func (x *MessageAdded) GetProgressMade() bool {
+	if x != nil {
+		return x.ProgressMade
+	}
+	return false
+}
+
+func (x *MessageAdded) GetSuggestedActionsJson() string {
+	if x != nil {
+		return x.SuggestedActionsJson
+	}
+	return ""
+}
+
+func (x *MessageAdded) GetRetrievalOnly() bool {
+	if x != nil {
+		return x.RetrievalOnly
+	}
+	return false
 }
 
 type TurnFailed struct {
@@ -1325,8 +1358,14 @@ type Snapshot struct {
 	TitleIsPlaceholder bool     `protobuf:"varint,20,opt,name=title_is_placeholder,json=titleIsPlaceholder,proto3" json:"title_is_placeholder,omitempty"`
 	Messages           int32    `protobuf:"varint,21,opt,name=messages,proto3" json:"messages,omitempty"`
 	PendingStatus      string   `protobuf:"bytes,22,opt,name=pending_status,json=pendingStatus,proto3" json:"pending_status,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Turns whose user message is saved but that have neither an answer nor a
+	// turn_failed yet.
+	OpenTurns        []int32     `protobuf:"varint,23,rep,packed,name=open_turns,json=openTurns,proto3" json:"open_turns,omitempty"`
+	PromptTokens     int64       `protobuf:"varint,24,opt,name=prompt_tokens,json=promptTokens,proto3" json:"prompt_tokens,omitempty"`
+	CompletionTokens int64       `protobuf:"varint,25,opt,name=completion_tokens,json=completionTokens,proto3" json:"completion_tokens,omitempty"`
+	Solutions        []*Solution `protobuf:"bytes,26,rep,name=solutions,proto3" json:"solutions,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Snapshot) Reset() {
@@ -1513,6 +1552,94 @@ func (x *Snapshot) GetPendingStatus() string {
 	return ""
 }
 
+func (x *Snapshot) GetOpenTurns() []int32 {
+	if x != nil {
+		return x.OpenTurns
+	}
+	return nil
+}
+
+func (x *Snapshot) GetPromptTokens() int64 {
+	if x != nil {
+		return x.PromptTokens
+	}
+	return 0
+}
+
+func (x *Snapshot) GetCompletionTokens() int64 {
+	if x != nil {
+		return x.CompletionTokens
+	}
+	return 0
+}
+
+func (x *Snapshot) GetSolutions() []*Solution {
+	if x != nil {
+		return x.Solutions
+	}
+	return nil
+}
+
+type Solution struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SolutionId    string                 `protobuf:"bytes,1,opt,name=solution_id,json=solutionId,proto3" json:"solution_id,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Solution) Reset() {
+	*x = Solution{}
+	mi := &file_actors_casepb_case_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Solution) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Solution) ProtoMessage() {}
+
+func (x *Solution) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_casepb_case_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Solution.ProtoReflect.Descriptor instead.
+func (*Solution) Descriptor() ([]byte, []int) {
+	return file_actors_casepb_case_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Solution) GetSolutionId() string {
+	if x != nil {
+		return x.SolutionId
+	}
+	return ""
+}
+
+func (x *Solution) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Solution) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
 var File_actors_casepb_case_proto protoreflect.FileDescriptor
 
 const file_actors_casepb_case_proto_rawDesc = "" +
@@ -1557,7 +1684,7 @@ const file_actors_casepb_case_proto_rawDesc = "" +
 	"documentId\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x10\n" +
 	"\x03url\x18\x03 \x01(\tR\x03url\x12\x18\n" +
-	"\asnippet\x18\x04 \x01(\tR\asnippet\"\xed\x02\n" +
+	"\asnippet\x18\x04 \x01(\tR\asnippet\"\xa2\x04\n" +
 	"\fMessageAdded\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x12\n" +
@@ -1571,7 +1698,11 @@ const file_actors_casepb_case_proto_rawDesc = "" +
 	"\rprompt_tokens\x18\b \x01(\x03R\fpromptTokens\x12+\n" +
 	"\x11completion_tokens\x18\t \x01(\x03R\x10completionTokens\x12\x1a\n" +
 	"\bprovider\x18\n" +
-	" \x01(\tR\bprovider\"i\n" +
+	" \x01(\tR\bprovider\x121\n" +
+	"\x14milestones_completed\x18\v \x03(\tR\x13milestonesCompleted\x12#\n" +
+	"\rprogress_made\x18\f \x01(\bR\fprogressMade\x124\n" +
+	"\x16suggested_actions_json\x18\r \x01(\tR\x14suggestedActionsJson\x12%\n" +
+	"\x0eretrieval_only\x18\x0e \x01(\bR\rretrievalOnly\"i\n" +
 	"\n" +
 	"TurnFailed\x12\x1f\n" +
 	"\vturn_number\x18\x01 \x01(\x05R\n" +
@@ -1632,7 +1763,7 @@ const file_actors_casepb_case_proto_rawDesc = "" +
 	"confidence\x18\x04 \x01(\tR\n" +
 	"confidence\x12\x16\n" +
 	"\x06status\x18\x05 \x01(\tR\x06status\x12\x1c\n" +
-	"\trationale\x18\x06 \x01(\tR\trationale\"\xcf\x06\n" +
+	"\trationale\x18\x06 \x01(\tR\trationale\"\xfe\a\n" +
 	"\bSnapshot\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x17\n" +
 	"\acase_id\x18\x02 \x01(\tR\x06caseId\x12\x14\n" +
@@ -1660,7 +1791,17 @@ const file_actors_casepb_case_proto_rawDesc = "" +
 	"\x0eclient_msg_ids\x18\x13 \x03(\tR\fclientMsgIds\x120\n" +
 	"\x14title_is_placeholder\x18\x14 \x01(\bR\x12titleIsPlaceholder\x12\x1a\n" +
 	"\bmessages\x18\x15 \x01(\x05R\bmessages\x12%\n" +
-	"\x0epending_status\x18\x16 \x01(\tR\rpendingStatusB0Z.github.com/faultmaven/faultmaven/actors/casepbb\x06proto3"
+	"\x0epending_status\x18\x16 \x01(\tR\rpendingStatus\x12\x1d\n" +
+	"\n" +
+	"open_turns\x18\x17 \x03(\x05R\topenTurns\x12#\n" +
+	"\rprompt_tokens\x18\x18 \x01(\x03R\fpromptTokens\x12+\n" +
+	"\x11completion_tokens\x18\x19 \x01(\x03R\x10completionTokens\x12<\n" +
+	"\tsolutions\x18\x1a \x03(\v2\x1e.faultmaven.casepb.v1.SolutionR\tsolutions\"a\n" +
+	"\bSolution\x12\x1f\n" +
+	"\vsolution_id\x18\x01 \x01(\tR\n" +
+	"solutionId\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescriptionB0Z.github.com/faultmaven/faultmaven/actors/casepbb\x06proto3"
 
 var (
 	file_actors_casepb_case_proto_rawDescOnce sync.Once
@@ -1674,7 +1815,7 @@ func file_actors_casepb_case_proto_rawDescGZIP() []byte {
 	return file_actors_casepb_case_proto_rawDescData
 }
 
-var file_actors_casepb_case_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_actors_casepb_case_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_actors_casepb_case_proto_goTypes = []any{
 	(*Event)(nil),                // 0: faultmaven.casepb.v1.Event
 	(*CaseCreated)(nil),          // 1: faultmaven.casepb.v1.CaseCreated
@@ -1692,6 +1833,7 @@ var file_actors_casepb_case_proto_goTypes = []any{
 	(*StatusEntry)(nil),          // 13: faultmaven.casepb.v1.StatusEntry
 	(*Hypothesis)(nil),           // 14: faultmaven.casepb.v1.Hypothesis
 	(*Snapshot)(nil),             // 15: faultmaven.casepb.v1.Snapshot
+	(*Solution)(nil),             // 16: faultmaven.casepb.v1.Solution
 }
 var file_actors_casepb_case_proto_depIdxs = []int32{
 	1,  // 0: faultmaven.casepb.v1.Event.created:type_name -> faultmaven.casepb.v1.CaseCreated
@@ -1708,11 +1850,12 @@ var file_actors_casepb_case_proto_depIdxs = []int32{
 	4,  // 11: faultmaven.casepb.v1.MessageAdded.sources:type_name -> faultmaven.casepb.v1.Source
 	13, // 12: faultmaven.casepb.v1.Snapshot.history:type_name -> faultmaven.casepb.v1.StatusEntry
 	14, // 13: faultmaven.casepb.v1.Snapshot.hypotheses:type_name -> faultmaven.casepb.v1.Hypothesis
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	16, // 14: faultmaven.casepb.v1.Snapshot.solutions:type_name -> faultmaven.casepb.v1.Solution
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_actors_casepb_case_proto_init() }
@@ -1739,7 +1882,7 @@ func file_actors_casepb_case_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_casepb_case_proto_rawDesc), len(file_actors_casepb_case_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -14,6 +14,8 @@ import (
 
 	"github.com/anthdm/hollywood/actor"
 	"github.com/faultmaven/faultmaven/actors"
+	"github.com/faultmaven/faultmaven/actors/agent"
+	"github.com/faultmaven/faultmaven/actors/agent/llm"
 	"github.com/faultmaven/faultmaven/gateway"
 	"github.com/faultmaven/faultmaven/gateway/auth"
 	"github.com/faultmaven/faultmaven/gateway/session"
@@ -43,6 +45,22 @@ type serveConfig struct {
 	TrustedProxies    int
 	ShutdownTimeout   time.Duration
 	DashboardURL      string
+	PublicURL         string
+
+	LLMBaseURL        string
+	LLMAPIKey         string
+	LLMModel          string
+	LLMName           string
+	LLMTools          bool
+	LLMFallbacks      string
+	LLMConfig         string
+	LLMAttemptTimeout time.Duration
+	LLMMaxRetries     int
+	TurnTimeout       time.Duration
+	TurnSyncWait      time.Duration
+	RedactEmails      bool
+	ContextTokens     int
+	ReplyTokens       int
 }
 
 func serveFlags(cfg *serveConfig) *flag.FlagSet {
@@ -65,6 +83,21 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.IntVar(&cfg.TrustedProxies, "trusted-proxies", 0, "number of reverse proxies in front whose X-Forwarded-For is trusted (0: use the peer address)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take before it is cut short")
 	fs.StringVar(&cfg.DashboardURL, "dashboard-url", "", "URL of a FaultMaven dashboard to advertise in capabilities (optional)")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "absolute base URL clients reach this server at (for Location headers behind a proxy); default: from the request")
+	fs.StringVar(&cfg.LLMBaseURL, "llm-base-url", "", "OpenAI-compatible endpoint of the primary LLM, e.g. https://api.openai.com/v1/ or http://localhost:11434/v1/ (empty: no LLM, retrieval-only answers)")
+	fs.StringVar(&cfg.LLMAPIKey, "llm-api-key", "", "API key of the primary LLM (prefer the FM_LLM_API_KEY variable: flags are visible to other local users)")
+	fs.StringVar(&cfg.LLMModel, "llm-model", "", "model name of the primary LLM, e.g. gpt-4o-mini or llama3.1")
+	fs.StringVar(&cfg.LLMName, "llm-name", "primary", "name of the primary LLM in logs, metrics and the egress audit")
+	fs.BoolVar(&cfg.LLMTools, "llm-tools", true, "the primary LLM supports tool calls (false: use JSON structured output instead)")
+	fs.StringVar(&cfg.LLMFallbacks, "llm-fallbacks", "", `fallback LLMs tried in order when the primary fails, as JSON: [{"name":"ollama","base_url":"http://localhost:11434/v1/","model":"llama3.1","api_key_env":"OLLAMA_KEY"}]`)
+	fs.StringVar(&cfg.LLMConfig, "llm-config", "", "file with the fallback LLMs as the same JSON array (instead of --llm-fallbacks)")
+	fs.DurationVar(&cfg.LLMAttemptTimeout, "llm-attempt-timeout", 60*time.Second, "give up on an LLM attempt that makes no progress (no response or no new chunk) for this long")
+	fs.IntVar(&cfg.LLMMaxRetries, "llm-max-retries", 2, "retries per LLM provider on 429/5xx (Retry-After is honoured)")
+	fs.DurationVar(&cfg.TurnTimeout, "turn-timeout", 5*time.Minute, "deadline of a whole agent turn, fallbacks and tool calls included")
+	fs.DurationVar(&cfg.TurnSyncWait, "turn-sync-wait", 25*time.Second, "how long POST /turns waits for the answer before replying 202 with a job to poll")
+	fs.IntVar(&cfg.ContextTokens, "context-tokens", 12000, "token budget of the prompt sent to the LLM (recent turns verbatim, older ones summarised); at least 6000")
+	fs.IntVar(&cfg.ReplyTokens, "reply-tokens", 1500, "most tokens the LLM may write in one reply")
+	fs.BoolVar(&cfg.RedactEmails, "redact-emails", false, "also replace e-mail addresses with pseudonyms before text is sent to an LLM")
 	return fs
 }
 
@@ -103,6 +136,30 @@ func (c *serveConfig) validate() error {
 	}
 	if c.ShutdownTimeout < time.Second {
 		bad("--shutdown-timeout (FM_SHUTDOWN_TIMEOUT) must be at least 1s")
+	}
+	if c.LLMBaseURL != "" && c.LLMModel == "" {
+		bad("--llm-model (FM_LLM_MODEL) is required when --llm-base-url is set")
+	}
+	if c.LLMBaseURL == "" && (c.LLMFallbacks != "" || c.LLMConfig != "") {
+		bad("--llm-fallbacks/--llm-config need a primary LLM: set --llm-base-url (FM_LLM_BASE_URL) and --llm-model")
+	}
+	if c.LLMFallbacks != "" && c.LLMConfig != "" {
+		bad("set either --llm-fallbacks (FM_LLM_FALLBACKS) or --llm-config (FM_LLM_CONFIG), not both")
+	}
+	if c.LLMAttemptTimeout < time.Second || c.TurnTimeout < c.LLMAttemptTimeout {
+		bad("--llm-attempt-timeout must be at least 1s and --turn-timeout at least as long")
+	}
+	if c.LLMMaxRetries < 0 || c.LLMMaxRetries > 10 {
+		bad("--llm-max-retries (FM_LLM_MAX_RETRIES) must be 0..10")
+	}
+	if c.TurnSyncWait < time.Second || c.TurnSyncWait > 280*time.Second {
+		bad("--turn-sync-wait (FM_TURN_SYNC_WAIT) must be between 1s and 280s (the extension gives up after 300s)")
+	}
+	if c.ContextTokens < 6000 || c.ContextTokens > 1_000_000 {
+		bad("--context-tokens (FM_CONTEXT_TOKENS) must be 6000..1000000, got %d", c.ContextTokens)
+	}
+	if c.ReplyTokens < 64 || c.ReplyTokens > 100_000 {
+		bad("--reply-tokens (FM_REPLY_TOKENS) must be 64..100000, got %d", c.ReplyTokens)
 	}
 	for _, o := range c.CORSOrigins {
 		if o == "*" {
@@ -150,7 +207,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer func() { _ = log.Sync() }()
 	slog.SetDefault(slog.New(newSlogHandler(log)))
 
-	n, err := startNode(cfg, log)
+	n, err := startNode(cfg, getenv, log)
 	if err != nil {
 		return err
 	}
@@ -172,7 +229,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return n.shutdown(sctx)
 }
 
-func startNode(cfg serveConfig, log *zap.Logger) (*node, error) {
+func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*node, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	writeLat := prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -235,6 +292,21 @@ func startNode(cfg serveConfig, log *zap.Logger) (*node, error) {
 	if err != nil {
 		return fail(err)
 	}
+	auditKS, err := store.Keyspace(persistence.SpaceAudit)
+	if err != nil {
+		return fail(err)
+	}
+	nodeSecret, err := persistence.LoadOrCreateSecret(filepath.Join(cfg.Data, "secrets", "node.key"), 32)
+	if err != nil {
+		return fail(err)
+	}
+	client, err := buildLLM(cfg, getenv, log.Named("llm"))
+	if err != nil {
+		return fail(err)
+	}
+	if client == nil {
+		log.Warn("no LLM configured (--llm-base-url / FM_LLM_BASE_URL): turns get retrieval-only answers")
+	}
 	n.engine, err = actor.NewEngine(actor.NewEngineConfig())
 	if err != nil {
 		return fail(fmt.Errorf("start actor engine: %w", err))
@@ -242,7 +314,10 @@ func startNode(cfg serveConfig, log *zap.Logger) (*node, error) {
 	actors.StartMonitor(n.engine, log.Named("actors"), reg)
 	n.cases, err = actors.NewCases(actors.Config{
 		CaseIdle: cfg.CaseIdle, SnapshotEvery: cfg.SnapshotEvery, RequestTimeout: cfg.CaseTimeout,
-	}, actors.Deps{Keyspace: caseKS, Engine: n.engine, Logger: log.Named("cases"), Metrics: reg})
+		TurnTimeout: cfg.TurnTimeout, RedactEmails: cfg.RedactEmails,
+		Agent: agent.Config{ContextTokens: cfg.ContextTokens, MaxTokens: cfg.ReplyTokens},
+	}, actors.Deps{Keyspace: caseKS, Engine: n.engine, Logger: log.Named("cases"), Metrics: reg,
+		LLM: client, Audit: auditKS, NodeSecret: nodeSecret})
 	if err != nil {
 		return fail(err)
 	}
@@ -331,4 +406,44 @@ func (n *node) startJanitor(sessions *session.Service) {
 			}
 		}
 	}()
+}
+
+// buildLLM assembles the provider chain (primary first, then fallbacks), or
+// returns nil when no LLM is configured.
+func buildLLM(cfg serveConfig, getenv func(string) string, log *zap.Logger) (llm.Client, error) {
+	if cfg.LLMBaseURL == "" {
+		return nil, nil
+	}
+	tools := cfg.LLMTools
+	providers := []llm.ProviderConfig{{Name: cfg.LLMName, BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.LLMModel, Tools: &tools}}
+	switch {
+	case cfg.LLMFallbacks != "":
+		fb, err := llm.ParseFallbacks(cfg.LLMFallbacks, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("invalid --llm-fallbacks (FM_LLM_FALLBACKS): %w", err)
+		}
+		providers = append(providers, fb...)
+	case cfg.LLMConfig != "":
+		fb, err := llm.LoadConfigFile(cfg.LLMConfig, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("invalid --llm-config (FM_LLM_CONFIG) %s: %w", cfg.LLMConfig, err)
+		}
+		providers = append(providers, fb...)
+	}
+	retries := cfg.LLMMaxRetries
+	if retries == 0 {
+		retries = -1 // llm.Config reads 0 as "default"; the flag's 0 means none
+	}
+	chain, err := llm.NewChain(llm.Config{
+		Providers: providers, AttemptTimeout: cfg.LLMAttemptTimeout, TurnTimeout: cfg.TurnTimeout, MaxRetries: retries,
+	}, log)
+	if err != nil {
+		return nil, fmt.Errorf("LLM configuration: %w", err)
+	}
+	names := make([]string, len(providers))
+	for i, p := range providers {
+		names[i] = p.Name + " (" + p.Model + ")"
+	}
+	log.Info("LLM providers", zap.Strings("chain", names))
+	return chain, nil
 }

@@ -261,23 +261,24 @@ func TestAttemptTimeoutBeforeFirstChunk(t *testing.T) {
 
 func TestAttemptTimeoutIsAStallTimeout(t *testing.T) {
 	srv := fake(t)
-	// 24 chunks at 40 tokens/s take ~0.6s in all, more than the attempt
-	// timeout, but no gap comes near it: the stream must survive.
-	srv.Enqueue(llmtest.Reply{Content: strings.Repeat("abcd", 24), TokensPerSec: 40})
-	// Then a stream that stalls for 1s between chunks must not.
-	srv.Enqueue(llmtest.Reply{Content: "one two three", TokensPerSec: 1})
+	// 60 chunks at 30 tokens/s take ~2s in all, twice the attempt timeout,
+	// but no gap (~33ms) comes near it, even on a loaded CI machine: the
+	// stream must survive.
+	srv.Enqueue(llmtest.Reply{Content: strings.Repeat("abcd", 60), TokensPerSec: 30})
+	// Then a stream that stalls for 5s between chunks must not.
+	srv.Enqueue(llmtest.Reply{Content: "one two three", TokensPerSec: 0.2})
 	cfg := testConfig(t)
-	cfg.AttemptTimeout = 300 * time.Millisecond
+	cfg.AttemptTimeout = time.Second
 	o := newOpenAI(t, providerFor("p", srv), cfg)
 
 	resp, err := o.Stream(context.Background(), userRequest("long"), nil)
-	if err != nil || resp.Content != strings.Repeat("abcd", 24) {
+	if err != nil || resp.Content != strings.Repeat("abcd", 60) {
 		t.Fatalf("steady stream: content %q, err %v", resp.Content, err)
 	}
 	var d deltas
 	_, err = o.Stream(context.Background(), userRequest("stall"), d.add)
 	pe := providerError(t, err)
-	if pe.Reason != "timed out after 300ms" {
+	if pe.Reason != "timed out after 1s" {
 		t.Fatalf("stalled stream: reason %q, want a timeout", pe.Reason)
 	}
 	if d.joined() != "one " {

@@ -1,0 +1,596 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/anthdm/hollywood/actor"
+	"github.com/faultmaven/faultmaven/actors/agent"
+	"github.com/faultmaven/faultmaven/actors/agent/llm"
+	"github.com/faultmaven/faultmaven/actors/agent/redact"
+	"github.com/faultmaven/faultmaven/actors/casepb"
+	"github.com/oklog/ulid/v2"
+)
+
+// Limits of a turn request.
+const (
+	maxTurnText     = 200_000
+	maxClientMsgID  = 128
+	maxAttachments  = 20
+	autoTitleLength = 60
+)
+
+// Turn-related operations carried by request.op.
+type (
+	opTurn        struct{ req TurnRequest }
+	opCancel      struct{}
+	opSubscribe   struct {
+		sub   Subscriber
+		since uint64
+	}
+	opUnsubscribe struct{ sub Subscriber }
+	opTurnResult  struct{ turn int }
+)
+
+// turnRun is the in-flight turn of a case.
+type turnRun struct {
+	n      int
+	pid    *actor.PID
+	cancel context.CancelFunc
+}
+
+// queuedTurn waits for the in-flight turn to finish; its user message is
+// already durable.
+type queuedTurn struct {
+	n    int
+	text string
+}
+
+// Milestone names of the investigation method.
+var milestoneNames = []string{
+	"symptom_verified", "scope_assessed", "timeline_established", "changes_identified",
+	"root_cause_identified", "solution_proposed", "solution_applied", "solution_verified",
+}
+
+// handleTurnOp dispatches the turn-related operations; it reports false for
+// operations it does not own.
+func (a *caseActor) handleTurnOp(ctx *actor.Context, r *request) bool {
+	switch op := r.op.(type) {
+	case opTurn:
+		a.submitTurn(ctx, r, op.req)
+	case opCancel:
+		if a.rt.turn != nil {
+			a.rt.turn.cancel()
+		}
+		r.respond(nil, nil)
+	case opSubscribe:
+		a.subscribe(r, op)
+	case opUnsubscribe:
+		delete(a.rt.subs, op.sub)
+		r.respond(nil, nil)
+	case opTurnResult:
+		out, err := a.turnOutcome(op.turn)
+		r.respond(out, err)
+	case opMilestones:
+		a.toolMilestones(r, op)
+	case opRecordHypothesis:
+		a.toolRecordHypothesis(r, op)
+	case opEvaluateHypothesis:
+		a.toolEvaluateHypothesis(r, op)
+	case opProposeSolution:
+		a.toolProposeSolution(r, op)
+	case opProposeStatus:
+		a.toolProposeStatus(r, op)
+	default:
+		return false
+	}
+	return true
+}
+
+func validateTurn(req TurnRequest) error {
+	if strings.TrimSpace(req.Text) == "" && len(req.Attachments) == 0 && req.IntentType == "" {
+		return fmt.Errorf("%w: a turn needs text, an attachment or an intent", ErrInvalidInput)
+	}
+	if len(req.Text) > maxTurnText {
+		return fmt.Errorf("%w: text must be at most %d characters", ErrInvalidInput, maxTurnText)
+	}
+	if !utf8.ValidString(req.Text) {
+		return fmt.Errorf("%w: text must be valid UTF-8", ErrInvalidInput)
+	}
+	if len(req.ClientMsgID) > maxClientMsgID {
+		return fmt.Errorf("%w: client_msg_id must be at most %d characters", ErrInvalidInput, maxClientMsgID)
+	}
+	if len(req.Attachments) > maxAttachments {
+		return fmt.Errorf("%w: at most %d attachments per turn", ErrInvalidInput, maxAttachments)
+	}
+	return nil
+}
+
+// submitTurn persists the user message (and any status change its intent
+// carries) in one synced batch, acknowledges, and starts or queues the turn.
+func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) {
+	if err := validateTurn(req); err != nil {
+		r.respond(nil, err)
+		return
+	}
+	sn := a.state.snap
+	if req.ClientMsgID != "" && slices.Contains(sn.ClientMsgIds, req.ClientMsgID) {
+		ack, err := a.findAck(req.ClientMsgID)
+		if err != nil {
+			r.respond(nil, err)
+			return
+		}
+		// A repeat of a turn that failed is the client's retry: run it
+		// again. Anything else gets the first ack and no second turn.
+		if out, err := a.turnOutcome(ack.Turn); err != nil || out.Status != TurnFailed {
+			r.respond(ack, nil)
+			return
+		}
+	}
+	now := a.d.now()
+	n := int(sn.CurrentTurn) + 1
+	user := a.state.newEvent(now, r.owner)
+	user.Kind = &casepb.Event_MessageAdded{MessageAdded: &casepb.MessageAdded{
+		MessageId: "msg_" + strings.ToLower(ulid.Make().String()), Role: "user", Content: req.Text,
+		TurnNumber: int32(n), ClientMsgId: req.ClientMsgID, AttachmentIds: req.Attachments,
+	}}
+	next := a.state.clone()
+	if err := next.apply(user); err != nil {
+		r.respond(nil, err)
+		return
+	}
+	evs := []*casepb.Event{user}
+	more, err := next.decideIntent(req, r.owner, now)
+	if err != nil {
+		r.respond(nil, err)
+		return
+	}
+	for _, ev := range more {
+		if err := next.apply(ev); err != nil {
+			r.respond(nil, err)
+			return
+		}
+	}
+	evs = append(evs, more...)
+	if t := autoTitle(req.Text); sn.TitleIsPlaceholder && t != "" {
+		ev := next.newEvent(now, "system")
+		ev.Kind = &casepb.Event_TitleChanged{TitleChanged: &casepb.TitleChanged{Title: t, Source: "auto"}}
+		if err := next.apply(ev); err != nil {
+			r.respond(nil, err)
+			return
+		}
+		evs = append(evs, ev)
+	}
+	if !a.persist(next, evs) {
+		r.respond(nil, fmt.Errorf("persist turn of case %s: storage failed", a.id))
+		return
+	}
+	r.respond(Ack{CaseID: a.id, ClientMsgID: req.ClientMsgID, Seq: user.GetSeq(), Turn: n}, nil)
+	q := queuedTurn{n: n, text: req.Text}
+	if a.rt.turn == nil {
+		a.startTurn(ctx, q)
+	} else {
+		a.rt.queue = append(a.rt.queue, q)
+	}
+}
+
+// decideIntent turns the extension's intents into status events (§4.8).
+func (s *caseState) decideIntent(req TurnRequest, by string, t time.Time) ([]*casepb.Event, error) {
+	switch req.IntentType {
+	case "status_transition":
+		to, _ := req.Intent["to_state"].(string)
+		confirmed, _ := req.Intent["user_confirmed"].(bool)
+		if !confirmed || to == "" {
+			return nil, nil // a wish, not a decision: the agent may propose it
+		}
+		closure, _ := req.Intent["closure_reason"].(string)
+		return s.decideStatus(to, "requested by the user: "+truncate(req.Text, 200), closure, by, t)
+	case "confirmation":
+		yes, ok := req.Intent["confirmation_value"].(bool)
+		pending := s.snap.PendingStatus
+		if !ok || pending == "" {
+			return nil, nil
+		}
+		if yes {
+			return s.decideStatus(pending, "confirmed by the user", "", by, t)
+		}
+		ev := s.newEvent(t, by)
+		ev.Kind = &casepb.Event_StatusChangeProposed{StatusChangeProposed: &casepb.StatusChangeProposed{To: "", Reason: "declined by the user"}}
+		return []*casepb.Event{ev}, nil
+	}
+	return nil, nil
+}
+
+// autoTitle derives a case title from the first user message: its first
+// line, cut at a word boundary.
+func autoTitle(text string) string {
+	line := strings.TrimSpace(maskSecrets(text))
+	if i := strings.IndexAny(line, "\r\n"); i >= 0 {
+		line = strings.TrimSpace(line[:i])
+	}
+	line = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, line)
+	if line == "" {
+		return ""
+	}
+	runes := []rune(line)
+	if len(runes) <= autoTitleLength {
+		return line
+	}
+	cut := string(runes[:autoTitleLength])
+	if i := strings.LastIndex(cut, " "); i > autoTitleLength/2 {
+		cut = cut[:i]
+	}
+	return strings.TrimRight(cut, " ,.;:-") + "…"
+}
+
+// maskSecrets hides detected secrets: titles are listed everywhere and
+// must not carry a password the user pasted into the first message.
+func maskSecrets(s string) string {
+	spans := redact.Detect(s)
+	for i := len(spans) - 1; i >= 0; i-- {
+		s = s[:spans[i].Start] + "•••" + s[spans[i].End:]
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}
+
+// findAck rebuilds the ack of the latest user message with clientMsgID from
+// the log.
+func (a *caseActor) findAck(clientMsgID string) (Ack, error) {
+	var ack Ack
+	err := a.d.store.events(a.id, func(ev *casepb.Event) error {
+		if m := ev.GetMessageAdded(); m != nil && m.GetRole() == "user" && m.GetClientMsgId() == clientMsgID {
+			ack = Ack{CaseID: a.id, ClientMsgID: clientMsgID, Seq: ev.GetSeq(), Turn: int(m.GetTurnNumber()), Duplicate: true}
+		}
+		return nil
+	})
+	if err == nil && ack.Seq == 0 {
+		err = fmt.Errorf("client_msg_id %q seen but its message is missing", clientMsgID)
+	}
+	return ack, err
+}
+
+// startTurn spawns the turn child for q.
+func (a *caseActor) startTurn(ctx *actor.Context, q queuedTurn) {
+	in, err := a.turnInput(q)
+	if err != nil {
+		a.failTurn(q.n, "could not prepare the turn: "+err.Error())
+		a.startNext(ctx)
+		return
+	}
+	runCtx, cancel := context.WithTimeout(context.Background(), a.d.turnTimeout)
+	ag := a.d.newAgent(a.id, q.n)
+	t := &turnActor{
+		caseID: a.id, turn: q.n, input: in, agent: ag, runCtx: runCtx, rt: &turnRuntime{},
+		tools: &caseTools{caseID: a.id, turn: q.n, timeout: a.d.requestTimeout},
+	}
+	pid := ctx.SpawnChild(newTurnActor(t), "turn", actor.WithID(strconv.Itoa(q.n)),
+		actor.WithInboxSize(64), actor.WithMaxRestarts(1<<30))
+	a.rt.turn = &turnRun{n: q.n, pid: pid, cancel: cancel}
+	a.publish(Frame{Type: "turn_started", CaseID: a.id, Turn: q.n})
+}
+
+func (a *caseActor) startNext(ctx *actor.Context) {
+	if a.rt.turn != nil || len(a.rt.queue) == 0 {
+		return
+	}
+	q := a.rt.queue[0]
+	a.rt.queue = a.rt.queue[1:]
+	a.startTurn(ctx, q)
+}
+
+// turnInput assembles what the agent sees: the case, the conversation so
+// far and the new message.
+func (a *caseActor) turnInput(q queuedTurn) (agent.Input, error) {
+	sn := a.state.snap
+	info := agent.CaseInfo{
+		ID: sn.CaseId, Title: sn.Title, Status: sn.Status, ProblemStatement: sn.Description,
+		Milestones: slices.Clone(sn.Milestones), PendingStatus: sn.PendingStatus, Turn: q.n,
+	}
+	for _, h := range sn.Hypotheses {
+		info.Hypotheses = append(info.Hypotheses, agent.Hypothesis{ID: h.HypothesisId, Statement: h.Statement,
+			Category: h.Category, Status: h.Status, Confidence: h.Confidence, Rationale: h.Rationale})
+	}
+	var hist []agent.HistoryMessage
+	err := a.d.store.events(a.id, func(ev *casepb.Event) error {
+		m := ev.GetMessageAdded()
+		if m == nil || int(m.GetTurnNumber()) >= q.n {
+			return nil
+		}
+		hist = append(hist, agent.HistoryMessage{Role: m.GetRole(), Content: m.GetContent(), Turn: int(m.GetTurnNumber())})
+		return nil
+	})
+	return agent.Input{Case: info, History: hist, UserText: q.text}, err
+}
+
+// onTurnFinished persists the answer (or the failure) and starts the next
+// queued turn.
+func (a *caseActor) onTurnFinished(ctx *actor.Context, m *turnFinished) {
+	if a.rt.turn == nil || a.rt.turn.n != m.turn {
+		return // a turn from before a restart: already marked failed
+	}
+	run := a.rt.turn
+	a.rt.turn = nil
+	run.cancel()
+	ctx.Engine().Poison(run.pid)
+	if a.state == nil {
+		return
+	}
+	if m.err != nil {
+		a.failTurn(m.turn, turnFailureReason(m.err))
+	} else {
+		a.completeTurn(m.turn, m.out)
+	}
+	a.publish(Frame{Type: "turn_done", CaseID: a.id, Turn: m.turn})
+	a.startNext(ctx)
+}
+
+func (a *caseActor) completeTurn(n int, out agent.Output) {
+	actions, _ := json.Marshal(out.SuggestedActions)
+	msg := &casepb.MessageAdded{
+		MessageId: "msg_" + strings.ToLower(ulid.Make().String()), Role: "assistant", Content: out.Content,
+		TurnNumber: int32(n), PromptTokens: out.Usage.PromptTokens, CompletionTokens: out.Usage.CompletionTokens,
+		Provider: out.Provider, MilestonesCompleted: out.MilestonesCompleted, ProgressMade: out.ProgressMade,
+		SuggestedActionsJson: string(actions), RetrievalOnly: out.RetrievalOnly,
+	}
+	for _, s := range out.Sources {
+		msg.Sources = append(msg.Sources, &casepb.Source{DocumentId: s.DocumentID, Title: s.Title, Url: s.URL, Snippet: s.Snippet})
+	}
+	ev := a.state.newEvent(a.d.now(), "system")
+	ev.Kind = &casepb.Event_MessageAdded{MessageAdded: msg}
+	a.commitEvents([]*casepb.Event{ev})
+	a.d.metrics.tokens(out.Provider, out.Usage)
+}
+
+func (a *caseActor) failTurn(n int, reason string) {
+	ev := a.state.newEvent(a.d.now(), "system")
+	ev.Kind = &casepb.Event_TurnFailed{TurnFailed: &casepb.TurnFailed{TurnNumber: int32(n), Reason: reason}}
+	a.commitEvents([]*casepb.Event{ev})
+	a.d.metrics.turnsFailed.Inc()
+}
+
+// turnFailureReason is the readable reason a client sees.
+func turnFailureReason(err error) string {
+	var pe *llm.ProviderError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the turn took too long and was stopped"
+	case errors.As(err, &pe):
+		return "the language model failed: " + err.Error()
+	case errors.Is(err, llm.ErrNoProvider):
+		return "no language model is configured"
+	default:
+		return "the turn failed: " + err.Error()
+	}
+}
+
+// failOpenTurns closes turns left open by a crash or restart so the client
+// can retry them; called right after the state is loaded.
+func (a *caseActor) failOpenTurns() {
+	if len(a.state.snap.OpenTurns) == 0 || a.rt.turn != nil {
+		return
+	}
+	reason := "interrupted: the server restarted during this turn; please retry"
+	if a.rt.starts > 1 {
+		reason = "interrupted: the case hit an internal error during this turn; please retry"
+	}
+	for _, n := range slices.Clone(a.state.snap.OpenTurns) {
+		a.failTurn(int(n), reason)
+	}
+}
+
+// subscribe replays persisted events after since, then adds the subscriber
+// for live frames. The actor is single-threaded, so nothing can slip in
+// between replay and live delivery.
+func (a *caseActor) subscribe(r *request, op opSubscribe) {
+	ok := true
+	err := a.d.store.ksEventsFrom(a.id, op.since+1, func(ev *casepb.Event) error {
+		if !op.sub.Deliver(eventFrame(a.id, ev)) {
+			ok = false
+			return errStopReplay
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopReplay) {
+		r.respond(nil, err)
+		return
+	}
+	if !ok {
+		r.respond(nil, ErrSlowSubscriber)
+		return
+	}
+	head := a.state.snap.Seq
+	if !op.sub.Deliver(Frame{Type: "subscribed", CaseID: a.id, HeadSeq: &head}) {
+		r.respond(nil, ErrSlowSubscriber)
+		return
+	}
+	if a.rt.subs == nil {
+		a.rt.subs = map[Subscriber]struct{}{}
+	}
+	a.rt.subs[op.sub] = struct{}{}
+	if a.rt.turn != nil {
+		op.sub.Deliver(Frame{Type: "turn_started", CaseID: a.id, Turn: a.rt.turn.n})
+	}
+	r.respond(head, nil)
+}
+
+// publish hands a frame to every subscriber without blocking; a subscriber
+// that cannot keep up is dropped (it resumes with since_seq).
+func (a *caseActor) publish(f Frame) {
+	for s := range a.rt.subs {
+		if !s.Deliver(f) {
+			delete(a.rt.subs, s)
+			a.d.metrics.slowSubscribers.Inc()
+		}
+	}
+}
+
+// turnOutcome reports where turn n stands, from the state and the log.
+func (a *caseActor) turnOutcome(n int) (TurnOutcome, error) {
+	sn := a.state.snap
+	out := TurnOutcome{Turn: n, CaseState: sn.Status}
+	if n <= 0 || n > int(sn.CurrentTurn) {
+		return out, ErrNotFound
+	}
+	if slices.Contains(sn.OpenTurns, int32(n)) {
+		out.Status = TurnPending
+		return out, nil
+	}
+	out.Status = ""
+	err := a.d.store.events(a.id, func(ev *casepb.Event) error {
+		if m := ev.GetMessageAdded(); m != nil && m.GetRole() == "assistant" && int(m.GetTurnNumber()) == n {
+			out.Status = TurnCompleted
+			out.AgentResponse = m.GetContent()
+			out.MilestonesCompleted = nonNil(m.GetMilestonesCompleted())
+			out.ProgressMade = m.GetProgressMade()
+			out.RetrievalOnly = m.GetRetrievalOnly()
+			out.SuggestedActions = nil
+			if js := m.GetSuggestedActionsJson(); js != "" {
+				_ = json.Unmarshal([]byte(js), &out.SuggestedActions)
+			}
+		}
+		if f := ev.GetTurnFailed(); f != nil && int(f.GetTurnNumber()) == n {
+			out.Status = TurnFailed
+			out.Reason = f.GetReason()
+		}
+		return nil
+	})
+	if out.Status == "" && err == nil {
+		// Answered by neither: a turn whose user message carried only an
+		// intent that never started an agent turn cannot exist, so this is
+		// a log the fold and the scan disagree on.
+		err = fmt.Errorf("turn %d of case %s has no outcome", n, a.id)
+	}
+	return out, err
+}
+
+// Tool handlers: re-validate against the current state, persist, answer.
+
+func (a *caseActor) toolAllowed(r *request, turn int) bool {
+	if a.rt.turn == nil || a.rt.turn.n != turn {
+		r.respond(nil, fmt.Errorf("%w: turn %d is not running", ErrInvalidInput, turn))
+		return false
+	}
+	return true
+}
+
+func (a *caseActor) toolMilestones(r *request, op opMilestones) {
+	if !a.toolAllowed(r, op.turn) {
+		return
+	}
+	set := slices.Clone(a.state.snap.Milestones)
+	for _, m := range op.completed {
+		if !slices.Contains(milestoneNames, m) {
+			r.respond(nil, fmt.Errorf("%w: unknown milestone %q", ErrInvalidInput, m))
+			return
+		}
+		if !slices.Contains(set, m) {
+			set = append(set, m)
+		}
+	}
+	if len(set) == len(a.state.snap.Milestones) {
+		r.respond(set, nil)
+		return
+	}
+	ev := a.state.newEvent(a.d.now(), "agent")
+	ev.Kind = &casepb.Event_MilestonesUpdated{MilestonesUpdated: &casepb.MilestonesUpdated{Completed: set, Note: op.note}}
+	if !a.commitEvents([]*casepb.Event{ev}) {
+		r.respond(nil, errors.New("storage failed"))
+		return
+	}
+	r.respond(slices.Clone(a.state.snap.Milestones), nil)
+}
+
+func (a *caseActor) toolRecordHypothesis(r *request, op opRecordHypothesis) {
+	if !a.toolAllowed(r, op.turn) {
+		return
+	}
+	if len(a.state.snap.Hypotheses) >= 100 {
+		r.respond(nil, fmt.Errorf("%w: too many hypotheses", ErrInvalidInput))
+		return
+	}
+	id := "hyp_" + strings.ToLower(ulid.Make().String())
+	status := op.h.Status
+	if status == "" {
+		status = "active"
+	}
+	ev := a.state.newEvent(a.d.now(), "agent")
+	ev.Kind = &casepb.Event_HypothesisRecorded{HypothesisRecorded: &casepb.HypothesisRecorded{
+		HypothesisId: id, Statement: op.h.Statement, Category: op.h.Category, Confidence: op.h.Confidence, Status: status}}
+	if !a.commitEvents([]*casepb.Event{ev}) {
+		r.respond(nil, errors.New("storage failed"))
+		return
+	}
+	r.respond(id, nil)
+}
+
+func (a *caseActor) toolEvaluateHypothesis(r *request, op opEvaluateHypothesis) {
+	if !a.toolAllowed(r, op.turn) {
+		return
+	}
+	found := slices.ContainsFunc(a.state.snap.Hypotheses, func(h *casepb.Hypothesis) bool { return h.HypothesisId == op.id })
+	if !found {
+		r.respond(nil, fmt.Errorf("%w: no hypothesis %q in this case", ErrInvalidInput, op.id))
+		return
+	}
+	ev := a.state.newEvent(a.d.now(), "agent")
+	ev.Kind = &casepb.Event_HypothesisEvaluated{HypothesisEvaluated: &casepb.HypothesisEvaluated{
+		HypothesisId: op.id, Status: op.status, Confidence: op.confidence, Rationale: op.rationale}}
+	if !a.commitEvents([]*casepb.Event{ev}) {
+		r.respond(nil, errors.New("storage failed"))
+		return
+	}
+	r.respond(nil, nil)
+}
+
+func (a *caseActor) toolProposeSolution(r *request, op opProposeSolution) {
+	if !a.toolAllowed(r, op.turn) {
+		return
+	}
+	id := "sol_" + strings.ToLower(ulid.Make().String())
+	ev := a.state.newEvent(a.d.now(), "agent")
+	ev.Kind = &casepb.Event_SolutionProposed{SolutionProposed: &casepb.SolutionProposed{SolutionId: id, Kind: op.kind, Description: op.description}}
+	if !a.commitEvents([]*casepb.Event{ev}) {
+		r.respond(nil, errors.New("storage failed"))
+		return
+	}
+	r.respond(id, nil)
+}
+
+func (a *caseActor) toolProposeStatus(r *request, op opProposeStatus) {
+	if !a.toolAllowed(r, op.turn) {
+		return
+	}
+	if !slices.Contains(ValidNextStates(a.state.snap.Status), op.to) {
+		r.respond(nil, fmt.Errorf("%w: %s → %s is not allowed", ErrInvalidTransition, a.state.snap.Status, op.to))
+		return
+	}
+	ev := a.state.newEvent(a.d.now(), "agent")
+	ev.Kind = &casepb.Event_StatusChangeProposed{StatusChangeProposed: &casepb.StatusChangeProposed{To: op.to, Reason: op.reason}}
+	if !a.commitEvents([]*casepb.Event{ev}) {
+		r.respond(nil, errors.New("storage failed"))
+		return
+	}
+	r.respond(nil, nil)
+}

@@ -1,0 +1,104 @@
+package actors
+
+import (
+	"context"
+	"time"
+
+	"github.com/anthdm/hollywood/actor"
+	"github.com/faultmaven/faultmaven/actors/agent"
+)
+
+// Tool operations: requests a turn child sends to its case actor. The case
+// actor re-validates them against the current state, persists the events and
+// answers.
+type (
+	opMilestones struct {
+		turn      int
+		completed []string
+		note      string
+	}
+	opRecordHypothesis struct {
+		turn int
+		h    agent.Hypothesis
+	}
+	opEvaluateHypothesis struct {
+		turn                              int
+		id, status, confidence, rationale string
+	}
+	opProposeSolution struct {
+		turn              int
+		kind, description string
+	}
+	opProposeStatus struct {
+		turn       int
+		to, reason string
+	}
+)
+
+// caseTools implements agent.Tools for one turn by asking the case actor.
+type caseTools struct {
+	caseID  string
+	turn    int
+	timeout time.Duration
+	engine  *actor.Engine
+	parent  *actor.PID
+}
+
+var _ agent.Tools = (*caseTools)(nil)
+
+func (t *caseTools) ask(ctx context.Context, op any) (any, error) {
+	r := &request{caseID: t.caseID, op: op, reply: make(chan result, 1)}
+	t.engine.Send(t.parent, r)
+	timer := time.NewTimer(t.timeout)
+	defer timer.Stop()
+	select {
+	case res := <-r.reply:
+		return res.val, res.err
+	case <-timer.C:
+		return nil, ErrTimeout
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (t *caseTools) UpdateMilestones(ctx context.Context, completed []string, note string) ([]string, error) {
+	v, err := t.ask(ctx, opMilestones{turn: t.turn, completed: completed, note: note})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]string), nil
+}
+
+func (t *caseTools) RecordHypothesis(ctx context.Context, h agent.Hypothesis) (string, error) {
+	v, err := t.ask(ctx, opRecordHypothesis{turn: t.turn, h: h})
+	if err != nil {
+		return "", err
+	}
+	return v.(string), nil
+}
+
+func (t *caseTools) EvaluateHypothesis(ctx context.Context, id, status, confidence, rationale string) error {
+	_, err := t.ask(ctx, opEvaluateHypothesis{turn: t.turn, id: id, status: status, confidence: confidence, rationale: rationale})
+	return err
+}
+
+func (t *caseTools) ProposeSolution(ctx context.Context, kind, description string) (string, error) {
+	v, err := t.ask(ctx, opProposeSolution{turn: t.turn, kind: kind, description: description})
+	if err != nil {
+		return "", err
+	}
+	return v.(string), nil
+}
+
+func (t *caseTools) RequestStatusChange(ctx context.Context, to, reason string) error {
+	_, err := t.ask(ctx, opProposeStatus{turn: t.turn, to: to, reason: reason})
+	return err
+}
+
+func (t *caseTools) SearchKnowledge(context.Context, string, int) ([]agent.Source, error) {
+	return nil, agent.ErrToolUnavailable
+}
+
+func (t *caseTools) SearchEvidence(context.Context, string, int) ([]agent.EvidenceHit, error) {
+	return nil, agent.ErrToolUnavailable
+}
