@@ -29,9 +29,9 @@ const (
 
 // Turn-related operations carried by request.op.
 type (
-	opTurn        struct{ req TurnRequest }
-	opCancel      struct{}
-	opSubscribe   struct {
+	opTurn      struct{ req TurnRequest }
+	opCancel    struct{}
+	opSubscribe struct {
 		sub   Subscriber
 		since uint64
 	}
