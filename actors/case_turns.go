@@ -280,10 +280,10 @@ func (a *caseActor) startTurn(ctx *actor.Context, q queuedTurn) {
 	runCtx, cancel := context.WithTimeout(context.Background(), a.d.turnTimeout)
 	ag := a.d.newAgent(a.id, q.n)
 	t := &turnActor{
-		caseID: a.id, turn: q.n, input: in, agent: ag, runCtx: runCtx, rt: &turnRuntime{},
+		caseID: a.id, casePID: ctx.PID(), turn: q.n, input: in, agent: ag, runCtx: runCtx, rt: &turnRuntime{},
 		tools: &caseTools{caseID: a.id, turn: q.n, timeout: a.d.requestTimeout},
 	}
-	pid := ctx.SpawnChild(newTurnActor(t), "turn", actor.WithID(strconv.Itoa(q.n)),
+	pid := ctx.Engine().Spawn(newTurnActor(t), "turn", actor.WithID(a.id+"."+strconv.Itoa(q.n)),
 		actor.WithInboxSize(64), actor.WithMaxRestarts(1<<30))
 	a.rt.turn = &turnRun{n: q.n, pid: pid, cancel: cancel}
 	a.publish(Frame{Type: "turn_started", CaseID: a.id, Turn: q.n})
@@ -330,8 +330,7 @@ func (a *caseActor) onTurnFinished(ctx *actor.Context, m *turnFinished) {
 	}
 	run := a.rt.turn
 	a.rt.turn = nil
-	run.cancel()
-	ctx.Engine().Poison(run.pid)
+	run.cancel() // the turn actor stops itself
 	if a.state == nil {
 		return
 	}

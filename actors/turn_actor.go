@@ -34,14 +34,20 @@ type turnRuntime struct{ ran bool }
 // turnActor runs one agent turn: the LLM stream and the tool loop. It never
 // touches case state directly: deltas go to the case actor as messages and
 // tool calls are requests the case actor validates, persists and answers.
+// The case actor owns it logically (it holds the PID and the CancelFunc) but
+// it is not a hollywood child: a child still stopping when its parent stops
+// gets a second poison pill from hollywood v1.0.5 that is never processed,
+// and the parent's stop hangs (ADR 0002). So the turn stops itself when done,
+// and the case cancels it through the CancelFunc.
 type turnActor struct {
-	caseID string
-	turn   int
-	input  agent.Input
-	agent  *agent.Agent
-	runCtx context.Context
-	rt     *turnRuntime
-	tools  *caseTools
+	caseID  string
+	casePID *actor.PID
+	turn    int
+	input   agent.Input
+	agent   *agent.Agent
+	runCtx  context.Context
+	rt      *turnRuntime
+	tools   *caseTools
 }
 
 func newTurnActor(t *turnActor) actor.Producer {
@@ -61,7 +67,7 @@ func (t *turnActor) Receive(ctx *actor.Context) {
 }
 
 func (t *turnActor) run(ctx *actor.Context) {
-	parent, e := ctx.Parent(), ctx.Engine()
+	parent, e := t.casePID, ctx.Engine()
 	var (
 		out agent.Output
 		err error
@@ -82,4 +88,6 @@ func (t *turnActor) run(ctx *actor.Context) {
 		})
 	}()
 	e.Send(parent, &turnFinished{turn: t.turn, out: out, err: err})
+	// The turn stops itself: nobody else ever poisons it (see ADR 0002).
+	e.Poison(ctx.PID())
 }
