@@ -3,7 +3,9 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
+	"time"
 )
 
 // ErrInvalidConfig wraps every configuration problem New reports.
@@ -15,6 +17,10 @@ const (
 	DefaultRateLimitUser = 600     // requests per minute per user, authenticated routes
 	DefaultRateLimitAuth = 30      // login/register/refresh per minute per client IP
 	DefaultMaxBodyBytes  = 1 << 20 // JSON request bodies
+
+	DefaultTurnSyncWait      = 25 * time.Second // REST turns answer 202 after this long
+	DefaultWSMaxConnsPerUser = 20               // WebSocket connections per user
+	DefaultMaxUploadBytes    = 10 << 20         // multipart turn bodies
 )
 
 // Config configures the HTTP layer. Zero fields take the defaults above.
@@ -42,6 +48,24 @@ type Config struct {
 	// Version is reported by /health; DashboardURL by the capabilities.
 	Version      string
 	DashboardURL string
+	// TurnSyncWait is how long POST /cases/{id}/turns waits for the agent
+	// before answering 202 with a job to poll.
+	TurnSyncWait time.Duration
+	// WSOrigins are the browser origins allowed to open the WebSocket, in
+	// the CORSOrigins syntax; empty takes CORSOrigins. A page served from
+	// the API's own host is always allowed, and so are clients that send
+	// no Origin (they are not browsers, so no page can abuse their
+	// credentials).
+	WSOrigins []string
+	// WSMaxConnsPerUser caps a user's open WebSocket connections; the next
+	// one is refused with 429.
+	WSMaxConnsPerUser int
+	// MaxUploadBytes caps a turn's multipart body (413 beyond it).
+	MaxUploadBytes int64
+	// PublicURL is the absolute base URL clients reach the API at
+	// ("https://fm.example.com/prefix"), used for Location headers. Empty:
+	// the scheme and Host of each request.
+	PublicURL string
 }
 
 // EnsureDefaults fills in zero fields and normalises the origin list.
@@ -61,14 +85,32 @@ func (c *Config) EnsureDefaults() {
 	if c.Version == "" {
 		c.Version = "dev"
 	}
-	origins := make([]string, 0, len(c.CORSOrigins))
-	for _, o := range c.CORSOrigins {
+	if c.TurnSyncWait == 0 {
+		c.TurnSyncWait = DefaultTurnSyncWait
+	}
+	if c.WSMaxConnsPerUser == 0 {
+		c.WSMaxConnsPerUser = DefaultWSMaxConnsPerUser
+	}
+	if c.MaxUploadBytes == 0 {
+		c.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	c.CORSOrigins = normaliseOrigins(c.CORSOrigins)
+	c.WSOrigins = normaliseOrigins(c.WSOrigins)
+	if len(c.WSOrigins) == 0 {
+		c.WSOrigins = c.CORSOrigins
+	}
+	c.PublicURL = strings.TrimSuffix(strings.TrimSpace(c.PublicURL), "/")
+}
+
+func normaliseOrigins(in []string) []string {
+	origins := make([]string, 0, len(in))
+	for _, o := range in {
 		o = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(o), "/"))
 		if o != "" {
 			origins = append(origins, o)
 		}
 	}
-	c.CORSOrigins = origins
+	return origins
 }
 
 // Validate reports the first bad setting, naming it and the fix.
@@ -90,6 +132,26 @@ func (c Config) Validate() error {
 	for _, o := range c.CORSOrigins {
 		if _, err := parseOrigin(o); err != nil {
 			return fmt.Errorf("%w: CORSOrigins entry %q: %v", ErrInvalidConfig, o, err)
+		}
+	}
+	for _, o := range c.WSOrigins {
+		if _, err := parseOrigin(o); err != nil {
+			return fmt.Errorf("%w: WSOrigins entry %q: %v", ErrInvalidConfig, o, err)
+		}
+	}
+	if c.TurnSyncWait < 0 {
+		return fmt.Errorf("%w: TurnSyncWait is %s; use a positive duration (0 takes the default of %s)", ErrInvalidConfig, c.TurnSyncWait, DefaultTurnSyncWait)
+	}
+	if c.WSMaxConnsPerUser < 0 {
+		return fmt.Errorf("%w: WSMaxConnsPerUser is %d; use a positive number (0 takes the default of %d)", ErrInvalidConfig, c.WSMaxConnsPerUser, DefaultWSMaxConnsPerUser)
+	}
+	if c.MaxUploadBytes < 0 {
+		return fmt.Errorf("%w: MaxUploadBytes is %d; use a positive byte count (0 takes the default of %d)", ErrInvalidConfig, c.MaxUploadBytes, DefaultMaxUploadBytes)
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("%w: PublicURL %q must be an absolute http(s) URL without query, fragment or user info, e.g. https://fm.example.com", ErrInvalidConfig, c.PublicURL)
 		}
 	}
 	return nil

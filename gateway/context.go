@@ -24,10 +24,11 @@ const (
 // log written on the way out can name them. Only middleware running on the
 // request's goroutine writes it.
 type requestInfo struct {
-	id     string
-	log    *zap.Logger
-	userID string
-	caseID string
+	id       string
+	log      *zap.Logger
+	userID   string
+	caseID   string
+	upgraded bool // the handler took the connection over (101 Switching Protocols)
 }
 
 // logger is the server's logger, or the global one when the request did not

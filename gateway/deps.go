@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"time"
 
 	"github.com/faultmaven/faultmaven/actors"
 	"github.com/faultmaven/faultmaven/gateway/auth"
@@ -40,4 +41,18 @@ type CaseService interface {
 	Rename(ctx context.Context, owner, caseID, title string) (actors.CaseRow, error)
 	ChangeStatus(ctx context.Context, owner, caseID, to, reason, closureReason string) (actors.CaseRow, error)
 	Delete(ctx context.Context, owner, caseID string) error
+
+	// Turns. SubmitTurn returns once the user message is durable; a
+	// repeated ClientMsgID returns the first ack. Subscribe replays the
+	// events after sinceSeq to sub, then a "subscribed" frame, then live
+	// frames; sub.Deliver runs on the case actor and must not block.
+	SubmitTurn(ctx context.Context, req actors.TurnRequest) (actors.Ack, error)
+	CancelTurn(ctx context.Context, owner, caseID string) error
+	Subscribe(ctx context.Context, owner, caseID string, sinceSeq uint64, sub actors.Subscriber) (uint64, error)
+	Unsubscribe(ctx context.Context, owner, caseID string, sub actors.Subscriber)
+	TurnResult(ctx context.Context, owner, caseID string, turn int) (actors.TurnOutcome, error)
+	AwaitTurn(ctx context.Context, owner string, ack actors.Ack, wait time.Duration) (actors.TurnOutcome, error)
+	// Egress is the audit of what was sent to LLMs for a case; it checks
+	// no owner, so only admins may reach it.
+	Egress(ctx context.Context, caseID string) ([]actors.EgressRecord, error)
 }

@@ -1,8 +1,9 @@
 // Package gateway is FaultMaven's HTTP layer: the chi router, the middleware
-// every request passes through, the client-visible error envelope, and the
-// REST handlers of the copilot contract (reference/copilot-contract.md) for
-// discovery, local auth, client sessions and cases, plus /healthz, /readyz
-// and /metrics.
+// every request passes through, the client-visible error envelope, the REST
+// handlers of the copilot contract (reference/copilot-contract.md) for
+// discovery, local auth, client sessions, cases and turns (with their job
+// polling), the admin egress audit, the WebSocket protocol v1 at
+// /api/v1/ws (docs/protocol.md), plus /healthz, /readyz and /metrics.
 //
 // It owns no state of its own. Accounts and tokens belong to gateway/auth,
 // client sessions to gateway/session, cases to package actors; the gateway
@@ -23,11 +24,17 @@
 // synchronised). Per-request state (request id, principal, log fields) lives
 // in the request context and is written only by middleware on the request's
 // own goroutine. The rate limiters and metrics are safe for concurrent use.
-// The gateway starts no goroutines.
+// The only goroutines the gateway starts are WebSocket writers: each
+// connection is read on its handler's goroutine and written by one writer
+// goroutine, both owned by the Server's connection hub and waited for by
+// Server.Shutdown, which must run after the http.Server stopped accepting
+// (hijacked connections are not the http.Server's to close) and before the
+// case system shuts down. Case actors reach a connection only through
+// Deliver, a non-blocking enqueue into a bounded queue.
 //
-// Must not: log the Authorization header, tokens, query strings or bodies;
-// show an internal error's text to a client; answer 401 for anything but a
-// missing or bad bearer token, or use the word "session" in a 401 (the
-// extension would then drop its session instead of logging out); read or
-// write any keyspace.
+// Must not: log the Authorization header, tokens, query strings, bodies or
+// WebSocket frame contents; block a case actor in Deliver; show an internal
+// error's text to a client; answer 401 for anything but a missing or bad
+// bearer token, or use the word "session" in a 401 (the extension would then
+// drop its session instead of logging out); read or write any keyspace.
 package gateway

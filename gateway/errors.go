@@ -49,6 +49,11 @@ const (
 	CodeUnavailable        = "SERVICE_UNAVAILABLE"
 	CodeNotReady           = "NOT_READY"
 	CodeTimeout            = "TIMEOUT"
+	CodeTurnFailed         = "TURN_FAILED"
+	CodeMalformedForm      = "MALFORMED_FORM"
+	CodeUnsupportedMedia   = "UNSUPPORTED_MEDIA_TYPE"
+	CodeOriginRefused      = "ORIGIN_NOT_ALLOWED"
+	CodeBadHandshake       = "BAD_HANDSHAKE"
 )
 
 // statusClientClosed is nginx's convention for "the client went away before
@@ -80,6 +85,46 @@ var statusByCode = map[string]int{
 	CodeUnavailable:        http.StatusServiceUnavailable,
 	CodeNotReady:           http.StatusServiceUnavailable,
 	CodeTimeout:            http.StatusGatewayTimeout,
+	CodeTurnFailed:         http.StatusBadGateway,
+	CodeMalformedForm:      http.StatusBadRequest,
+	CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
+	CodeOriginRefused:      http.StatusForbidden,
+	CodeBadHandshake:       http.StatusBadRequest,
+}
+
+// wsCodeByCode is the same table for WebSocket error frames, whose codes
+// are lower snake case (docs/protocol.md). A case the caller may not see is
+// "not_found", like one that does not exist.
+var wsCodeByCode = map[string]string{
+	CodeMalformedJSON:     wsErrMalformed,
+	CodeMalformedForm:     wsErrMalformed,
+	CodeValidation:        wsErrInvalid,
+	CodeNotAuthenticated:  wsErrUnauthorized,
+	CodeInvalidToken:      wsErrUnauthorized,
+	CodeNotFound:          wsErrNotFound,
+	CodeCaseNotFound:      wsErrNotFound,
+	CodeInvalidTransition: "invalid_transition",
+	CodeTooLarge:          "too_large",
+	CodeRateLimited:       wsErrRateLimited,
+	CodeCaseDegraded:      "case_degraded",
+	CodeCaseBusy:          "case_busy",
+	CodeCaseFailed:        "case_failed",
+	CodeUnavailable:       "unavailable",
+	CodeTimeout:           "timeout",
+	CodeClientClosed:      "cancelled",
+	CodeInternal:          wsErrInternal,
+}
+
+// WSCode is the error-frame code for an error code: the table above, else
+// the code in lower case; codes outside the HTTP table are "internal".
+func WSCode(code string) string {
+	if c, ok := wsCodeByCode[code]; ok {
+		return c
+	}
+	if _, ok := statusByCode[code]; ok {
+		return strings.ToLower(code)
+	}
+	return wsErrInternal
 }
 
 // HTTPStatus is the status sent with an error code; unknown codes are 500.

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,9 +11,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/anthdm/hollywood/actor"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -20,6 +23,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/faultmaven/faultmaven/actors"
+	"github.com/faultmaven/faultmaven/actors/agent/llm"
+	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
 	"github.com/faultmaven/faultmaven/gateway/auth"
 	"github.com/faultmaven/faultmaven/gateway/session"
 	"github.com/faultmaven/faultmaven/persistence"
@@ -40,7 +45,7 @@ const testPassword = "correct horse battery"
 // env is a Server wired to the real auth, session and case services on a
 // Pebble store over an in-memory filesystem, logging into an observer.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	h     http.Handler
 	auth  *auth.Service
@@ -54,9 +59,12 @@ type env struct {
 type envOption struct {
 	closedRegistration bool
 	ready              func() error
+	// llm, when set, answers turns (through the real llm.Chain).
+	llm      *llmtest.Server
+	casesCfg actors.Config
 }
 
-func newEnv(t *testing.T, cfg Config, opts ...func(*envOption)) *env {
+func newEnv(t testing.TB, cfg Config, opts ...func(*envOption)) *env {
 	t.Helper()
 	var o envOption
 	for _, f := range opts {
@@ -86,11 +94,38 @@ func newEnv(t *testing.T, cfg Config, opts ...func(*envOption)) *env {
 	if err != nil {
 		t.Fatalf("session.New: %v", err)
 	}
-	cases, err := actors.NewCases(actors.Config{}, actors.Deps{Keyspace: space(persistence.SpaceCase)})
+	deps := actors.Deps{Keyspace: space(persistence.SpaceCase)}
+	if o.llm != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		t.Cleanup(tr.CloseIdleConnections) // runs after the cases shut down (for goleak)
+		chain, err := llm.NewChain(llm.Config{
+			Providers:  []llm.ProviderConfig{{Name: "fake", BaseURL: o.llm.URL(), APIKey: "sk-fake", Model: "fake-model"}},
+			MaxRetries: -1,
+			HTTPClient: &http.Client{Transport: tr},
+		}, zap.NewNop())
+		if err != nil {
+			t.Fatalf("llm.NewChain: %v", err)
+		}
+		secret := make([]byte, 32)
+		_, _ = rand.Read(secret)
+		deps.LLM, deps.Audit, deps.NodeSecret = chain, space(persistence.SpaceAudit), secret
+	}
+	var turns *turnWatch
+	if o.llm != nil {
+		turns = watchTurns(t)
+		deps.Engine = turns.engine
+	}
+	cases, err := actors.NewCases(o.casesCfg, deps)
 	if err != nil {
 		t.Fatalf("actors.NewCases: %v", err)
 	}
 	t.Cleanup(func() {
+		if turns != nil {
+			// Work around the turn-child shutdown race (see
+			// TestActorsShutdownRightAfterATurn): let finished turn
+			// actors stop before the cases do.
+			turns.settle(5 * time.Second)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if err := cases.Shutdown(ctx); err != nil {
@@ -109,6 +144,60 @@ func newEnv(t *testing.T, cfg Config, opts ...func(*envOption)) *env {
 	}
 	e.srv, e.h = srv, srv.Handler()
 	return e
+}
+
+// turnWatch counts live turn actors from the engine's event stream.
+type turnWatch struct {
+	engine *actor.Engine
+	mu     sync.Mutex
+	live   int
+}
+
+func watchTurns(t testing.TB) *turnWatch {
+	t.Helper()
+	engine, err := actor.NewEngine(actor.NewEngineConfig())
+	if err != nil {
+		t.Fatalf("actor engine: %v", err)
+	}
+	w := &turnWatch{engine: engine}
+	pid := engine.SpawnFunc(func(c *actor.Context) {
+		switch m := c.Message().(type) {
+		case actor.ActorStartedEvent:
+			w.add(m.PID.ID, 1)
+		case actor.ActorStoppedEvent:
+			w.add(m.PID.ID, -1)
+		}
+	}, "turnwatch")
+	engine.Subscribe(pid)
+	t.Cleanup(func() { // after the cases have stopped
+		// Unsubscribe first: events for a dead subscriber become dead
+		// letters, which the stream would send it again, forever.
+		engine.Unsubscribe(pid)
+		<-engine.Poison(pid).Done()
+	})
+	return w
+}
+
+func (w *turnWatch) add(id string, d int) {
+	if strings.Contains(id, "/turn/") {
+		w.mu.Lock()
+		w.live += d
+		w.mu.Unlock()
+	}
+}
+
+// settle waits up to d for every turn actor to have stopped.
+func (w *turnWatch) settle(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		w.mu.Lock()
+		live := w.live
+		w.mu.Unlock()
+		if live <= 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // call is one request through the full handler. hdr holds header
@@ -147,7 +236,7 @@ func (e *env) register(username string) tokenResponse {
 	return decode[tokenResponse](e.t, rec)
 }
 
-func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
+func decode[T any](t testing.TB, rec *httptest.ResponseRecorder) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
@@ -157,7 +246,7 @@ func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
 }
 
 // wantStatus fails unless rec has the status.
-func wantStatus(t *testing.T, rec *httptest.ResponseRecorder, status int) {
+func wantStatus(t testing.TB, rec *httptest.ResponseRecorder, status int) {
 	t.Helper()
 	if rec.Code != status {
 		t.Fatalf("status %d, want %d; body %s", rec.Code, status, rec.Body)
@@ -166,7 +255,7 @@ func wantStatus(t *testing.T, rec *httptest.ResponseRecorder, status int) {
 
 // wantError checks the envelope of contract §7: status, a string detail, a
 // code that matches X-Error-Code, and no "session" wording in a 401.
-func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code string) errorBody {
+func wantError(t testing.TB, rec *httptest.ResponseRecorder, status int, code string) errorBody {
 	t.Helper()
 	wantStatus(t, rec, status)
 	var raw map[string]any

@@ -15,6 +15,14 @@ import (
 type httpMetrics struct {
 	latency *prometheus.HistogramVec
 	panics  prometheus.Counter
+
+	// WebSocket connections.
+	wsActive    prometheus.Gauge
+	wsFramesIn  prometheus.Counter
+	wsFramesOut prometheus.Counter
+	wsCoalesced prometheus.Counter
+	wsSlow      prometheus.Counter
+	wsRefused   *prometheus.CounterVec
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
@@ -31,12 +39,39 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 		Name:      "panics_total",
 		Help:      "Handler panics recovered by the gateway.",
 	})
+	ws := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "faultmaven", Subsystem: "ws", Name: name, Help: help})
+	}
 	m := &httpMetrics{}
 	var err error
 	if m.latency, err = register(reg, latency); err != nil {
 		return nil, err
 	}
 	if m.panics, err = register(reg, panics); err != nil {
+		return nil, err
+	}
+	if m.wsActive, err = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "faultmaven", Subsystem: "ws", Name: "connections",
+		Help: "Open WebSocket connections (authenticated or not yet).",
+	})); err != nil {
+		return nil, err
+	}
+	if m.wsFramesIn, err = register(reg, ws("frames_in_total", "WebSocket frames received from clients.")); err != nil {
+		return nil, err
+	}
+	if m.wsFramesOut, err = register(reg, ws("frames_out_total", "WebSocket frames written to clients.")); err != nil {
+		return nil, err
+	}
+	if m.wsCoalesced, err = register(reg, ws("deltas_coalesced_total", "Delta frames merged into an earlier queued delta because the client was behind.")); err != nil {
+		return nil, err
+	}
+	if m.wsSlow, err = register(reg, ws("slow_consumer_closes_total", "WebSocket connections closed (4008) because their outbound queue overflowed.")); err != nil {
+		return nil, err
+	}
+	if m.wsRefused, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "faultmaven", Subsystem: "ws", Name: "refused_total",
+		Help: "WebSocket connections refused or closed before use, by reason.",
+	}, []string{"reason"})); err != nil {
 		return nil, err
 	}
 	return m, nil

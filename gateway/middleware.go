@@ -83,13 +83,16 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		defer func() {
 			d := time.Since(start)
+			info := infoFrom(r.Context())
 			status := ww.Status()
-			if status == 0 {
+			switch {
+			case status == 0 && info.upgraded:
+				status = http.StatusSwitchingProtocols // written on the hijacked connection
+			case status == 0:
 				status = http.StatusOK // nothing written: net/http sends 200
 			}
 			route := routePattern(r)
 			s.metrics.observe(r.Method, route, status, d)
-			info := infoFrom(r.Context())
 			fields := []zap.Field{
 				zap.String("method", r.Method),
 				zap.String("route", route),

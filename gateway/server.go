@@ -37,6 +37,9 @@ type Server struct {
 	metrics  *httpMetrics
 	origins  originMatcher
 	limit    limiters
+	ws       *wsHub
+	// wsOrigins are the browser origins allowed to open a WebSocket.
+	wsOrigins originMatcher
 
 	root    *chi.Mux
 	authed  chi.Router // the authenticated group
@@ -75,17 +78,19 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("gateway: register metrics: %w", err)
 	}
 	s := &Server{
-		cfg:      cfg,
-		log:      deps.Logger.Named("http"),
-		auth:     deps.Auth,
-		sessions: deps.Sessions,
-		cases:    deps.Cases,
-		ready:    deps.Ready,
-		gatherer: deps.Gatherer,
-		metrics:  m,
-		origins:  newOriginMatcher(cfg.CORSOrigins),
+		cfg:       cfg,
+		log:       deps.Logger.Named("http"),
+		auth:      deps.Auth,
+		sessions:  deps.Sessions,
+		cases:     deps.Cases,
+		ready:     deps.Ready,
+		gatherer:  deps.Gatherer,
+		metrics:   m,
+		origins:   newOriginMatcher(cfg.CORSOrigins),
+		wsOrigins: newOriginMatcher(cfg.WSOrigins),
 	}
 	s.limit = s.newLimiters()
+	s.ws = s.newWSHub()
 	s.routes()
 	return s, nil
 }
@@ -132,6 +137,10 @@ func (s *Server) routes() {
 		r.Post("/api/v1/auth/refresh", s.handle(s.refresh))
 	})
 
+	// WebSocket protocol v1: authenticates on the upgrade request or with
+	// its first frame, so it sits outside the authenticated group.
+	r.Get("/api/v1/ws", s.serveWS)
+
 	// Sessions may be created before login (§3.1).
 	r.With(s.optionalAuth).Post("/api/v1/sessions", s.handle(s.createSession))
 
@@ -142,6 +151,8 @@ func (s *Server) routes() {
 		r.Post("/api/v1/sessions/{session_id}/heartbeat", s.handle(s.heartbeat))
 		r.Get("/api/v1/cases", s.handle(s.listCases))
 		r.Post("/api/v1/cases", s.handle(s.createCase))
+		r.Get("/api/v1/jobs/{job_id}", s.handle(s.getJob))
+		r.Get("/api/v1/admin/cases/{case_id}/egress", s.handle(s.caseEgress))
 
 		s.inCases = r.Group(func(r chi.Router) {
 			r.Use(s.caseScope)
@@ -153,6 +164,7 @@ func (s *Server) routes() {
 			r.Post("/api/v1/cases/{case_id}/title", s.handle(s.caseTitle))
 			r.Post("/api/v1/cases/{case_id}/close", s.handle(s.closeCase))
 			r.Post("/api/v1/cases/{case_id}/status", s.handle(s.changeStatus))
+			r.Post("/api/v1/cases/{case_id}/turns", s.handle(s.submitTurn))
 		})
 	})
 	s.root = r

@@ -61,6 +61,9 @@ type serveConfig struct {
 	RedactEmails      bool
 	ContextTokens     int
 	ReplyTokens       int
+	WSOrigins         listFlag
+	WSMaxConns        int
+	MaxUpload         int64
 }
 
 func serveFlags(cfg *serveConfig) *flag.FlagSet {
@@ -95,6 +98,9 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.IntVar(&cfg.LLMMaxRetries, "llm-max-retries", 2, "retries per LLM provider on 429/5xx (Retry-After is honoured)")
 	fs.DurationVar(&cfg.TurnTimeout, "turn-timeout", 5*time.Minute, "deadline of a whole agent turn, fallbacks and tool calls included")
 	fs.DurationVar(&cfg.TurnSyncWait, "turn-sync-wait", 25*time.Second, "how long POST /turns waits for the answer before replying 202 with a job to poll")
+	fs.Var(&cfg.WSOrigins, "ws-origins", "comma-separated browser origins allowed to open the WebSocket (default: --cors-origins); clients without an Origin header are always allowed")
+	fs.IntVar(&cfg.WSMaxConns, "ws-max-conns-per-user", 20, "open WebSocket connections allowed per user")
+	fs.Int64Var(&cfg.MaxUpload, "max-upload", 50<<20, "largest upload (turn with files, evidence) in bytes")
 	fs.IntVar(&cfg.ContextTokens, "context-tokens", 12000, "token budget of the prompt sent to the LLM (recent turns verbatim, older ones summarised); at least 6000")
 	fs.IntVar(&cfg.ReplyTokens, "reply-tokens", 1500, "most tokens the LLM may write in one reply")
 	fs.BoolVar(&cfg.RedactEmails, "redact-emails", false, "also replace e-mail addresses with pseudonyms before text is sent to an LLM")
@@ -155,6 +161,12 @@ func (c *serveConfig) validate() error {
 	if c.TurnSyncWait < time.Second || c.TurnSyncWait > 280*time.Second {
 		bad("--turn-sync-wait (FM_TURN_SYNC_WAIT) must be between 1s and 280s (the extension gives up after 300s)")
 	}
+	if c.WSMaxConns < 1 {
+		bad("--ws-max-conns-per-user (FM_WS_MAX_CONNS_PER_USER) must be at least 1")
+	}
+	if c.MaxUpload < 1024 {
+		bad("--max-upload (FM_MAX_UPLOAD) must be at least 1024 bytes, got %d", c.MaxUpload)
+	}
 	if c.ContextTokens < 6000 || c.ContextTokens > 1_000_000 {
 		bad("--context-tokens (FM_CONTEXT_TOKENS) must be 6000..1000000, got %d", c.ContextTokens)
 	}
@@ -185,6 +197,7 @@ type node struct {
 	engine *actor.Engine
 	cases  *actors.Cases
 	auth   *auth.Service
+	api    *gateway.Server
 	http   *http.Server
 	ln     net.Listener
 
@@ -321,10 +334,12 @@ func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*n
 	if err != nil {
 		return fail(err)
 	}
-	srv, err := gateway.New(gateway.Config{
+	n.api, err = gateway.New(gateway.Config{
 		CORSOrigins: cfg.CORSOrigins, RateLimitIP: cfg.RateLimitIP, RateLimitUser: cfg.RateLimitUser,
 		RateLimitAuth: cfg.RateLimitAuth, MaxBodyBytes: cfg.MaxBody, TrustedProxies: cfg.TrustedProxies,
 		Version: version, DashboardURL: cfg.DashboardURL,
+		TurnSyncWait: cfg.TurnSyncWait, PublicURL: cfg.PublicURL,
+		WSOrigins: cfg.WSOrigins, WSMaxConnsPerUser: cfg.WSMaxConns, MaxUploadBytes: cfg.MaxUpload,
 	}, gateway.Deps{
 		Logger: log, Auth: n.auth, Sessions: sessions, Cases: n.cases,
 		Ready: func() error {
@@ -344,7 +359,7 @@ func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*n
 	}
 	n.startJanitor(sessions)
 	n.http = &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           n.api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
@@ -353,7 +368,8 @@ func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*n
 }
 
 // shutdown stops the node in one fixed order: stop accepting and finish
-// in-flight HTTP requests → drain the case actors → close Pebble.
+// in-flight HTTP requests → close WebSockets → drain the case actors →
+// close Pebble.
 func (n *node) shutdown(ctx context.Context) error {
 	var errs []error
 	if n.http != nil {
@@ -363,6 +379,13 @@ func (n *node) shutdown(ctx context.Context) error {
 		}
 	} else if n.ln != nil {
 		_ = n.ln.Close()
+	}
+	if n.api != nil {
+		// WebSocket connections are hijacked: http.Server.Shutdown does not
+		// wait for them, the gateway closes them (1001 going away).
+		if err := n.api.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("close websockets: %w", err))
+		}
 	}
 	if n.stopJanitor != nil {
 		n.stopJanitor()

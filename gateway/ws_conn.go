@@ -1,0 +1,448 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+
+	"github.com/faultmaven/faultmaven/actors"
+	"github.com/faultmaven/faultmaven/gateway/auth"
+)
+
+// One WebSocket connection: a reader (the handler's goroutine) that decodes
+// client frames and calls the case service, a writer goroutine that alone
+// writes data frames, and between them a bounded queue. Case actors hand
+// frames to the connection through Deliver, a non-blocking enqueue; a queue
+// that overflows closes the connection with 4008 and the client resumes
+// with since_seq. Nothing here ever blocks a case actor.
+
+// wsTiming are the clocks of a connection (tests shorten them).
+type wsTiming struct {
+	writeWait   time.Duration // deadline of one write
+	pongWait    time.Duration // read deadline, extended by every pong and frame
+	pingPeriod  time.Duration // must be well below pongWait
+	authWait    time.Duration // time to send the auth frame
+	closeGrace  time.Duration // wait for the client's close reply before dropping TCP
+	callTimeout time.Duration // one call into the case or auth service
+}
+
+var defaultWSTiming = wsTiming{
+	writeWait: 10 * time.Second, pongWait: 60 * time.Second, pingPeriod: 25 * time.Second,
+	authWait: 10 * time.Second, closeGrace: time.Second, callTimeout: 15 * time.Second,
+}
+
+// wsLimits bound what one connection may cost.
+type wsLimits struct {
+	readLimit    int64   // bytes of one client frame (1009 beyond)
+	queueFrames  int     // outbound frames waiting for the writer
+	queueBytes   int     // and their approximate size
+	replayFrames int     // the same while a subscribe replays history
+	replayBytes  int     //
+	rate, burst  float64 // client frames per second, sustained and burst
+	maxSubs      int     // cases subscribed at once
+}
+
+var defaultWSLimits = wsLimits{
+	readLimit:   512 << 10,
+	queueFrames: 1024, queueBytes: 8 << 20,
+	replayFrames: 16384, replayBytes: 32 << 20,
+	rate: 30, burst: 60,
+	maxSubs: 64,
+}
+
+// wsItem is one queued outbound frame: a case frame, or (own != nil) one
+// of the connection's own frames. A delta may carry the text of later
+// deltas merged into it (more), so a burst of tokens costs one frame.
+type wsItem struct {
+	frame actors.Frame
+	own   any
+	more  *strings.Builder
+}
+
+func (it wsItem) size() int {
+	if it.own != nil {
+		return 128
+	}
+	return 96 + len(it.frame.Data) + len(it.frame.Text)
+}
+
+// joins reports whether delta f may be merged into it.
+func (it *wsItem) joins(f actors.Frame) bool {
+	return it.own == nil && it.frame.Type == "delta" && f.Type == "delta" &&
+		it.frame.CaseID == f.CaseID && it.frame.Turn == f.Turn
+}
+
+func (it *wsItem) merge(other wsItem) {
+	if it.more == nil {
+		it.more = &strings.Builder{}
+	}
+	it.more.WriteString(other.frame.Text)
+	if other.more != nil {
+		it.more.WriteString(other.more.String())
+	}
+}
+
+// pendingAck is the turn the reader is submitting: Deliver writes its ack
+// just before the user message event, so the ack precedes every frame of
+// the turn (turn_started, deltas) on this connection.
+type pendingAck struct {
+	caseID, clientMsgID string
+	sent                bool
+}
+
+// wsConn is one WebSocket connection and the actors.Subscriber of every
+// case it subscribes to. Fields under "Reader-owned" are touched only by
+// the reader; those after mu only under it.
+type wsConn struct {
+	s      *Server
+	hub    *wsHub
+	ws     *websocket.Conn
+	info   *requestInfo
+	log    *zap.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	start  time.Time
+
+	// Reader-owned.
+	user    auth.Principal
+	authed  bool
+	bucket  tokenBucket
+	touched map[string]struct{} // cases we called Subscribe for: unsubscribed at the end
+
+	mu         sync.Mutex
+	queue      []wsItem
+	queueBytes int
+	replaying  bool // a subscribe is replaying history: the larger limits apply
+	grace      bool // replay ended; the larger limits apply until the writer takes the queue
+	subs       map[string]struct{}
+	ack        pendingAck
+	closing    bool // no more frames accepted
+	aborted    bool // done is closed
+	closeCode  int
+	closeText  string
+	framesIn   int
+	framesOut  int
+
+	wake       chan struct{} // cap 1: the queue has something
+	done       chan struct{} // close at once, without flushing
+	readerDone chan struct{}
+	writerDone chan struct{}
+}
+
+func newWSConn(s *Server, info *requestInfo) *wsConn {
+	ctx, cancel := context.WithCancel(s.ws.stop)
+	lim := s.ws.limits
+	return &wsConn{
+		s: s, hub: s.ws, info: info, ctx: ctx, cancel: cancel, start: time.Now(),
+		log:        s.log.Named("ws").With(zap.String("request_id", info.id)),
+		bucket:     tokenBucket{rate: lim.rate, burst: lim.burst},
+		touched:    map[string]struct{}{},
+		subs:       map[string]struct{}{},
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+}
+
+// Deliver is actors.Subscriber: called on a case actor's goroutine, it
+// only queues. It returns false once the connection is closing or when
+// the queue overflows, which closes the connection with 4008.
+func (c *wsConn) Deliver(f actors.Frame) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return false
+	}
+	if _, ok := c.subs[f.CaseID]; !ok {
+		return true // unsubscribed a moment ago; the actor will hear of it
+	}
+	var items [2]wsItem
+	n := 0
+	switch f.Type {
+	case "event":
+		if p := c.ack; !p.sent && p.caseID == f.CaseID && f.Kind == "message" {
+			if m, ok := isUserMessage(f.Data, p.clientMsgID); ok {
+				items[n] = wsItem{own: ackFrame{Type: "ack", ClientMsgID: p.clientMsgID, CaseID: f.CaseID, Seq: f.Seq, Turn: m.TurnNumber}}
+				n++
+				c.ack.sent = true
+			}
+		}
+	case "error": // the case's own notices, in the connection's error shape
+		code := strings.ToLower(f.Code)
+		switch f.Code {
+		case "CASE_RESTARTED":
+			code = wsErrCaseRestarted
+		case "CASE_DELETED":
+			code = wsErrCaseDeleted
+			delete(c.subs, f.CaseID) // the case has forgotten us too
+		}
+		return c.pushLocked([]wsItem{{own: errorFrame{Type: "error", Code: code, Message: f.Message, Ref: f.CaseID}}})
+	case "delta":
+		// Coalesce under pressure: a delta the writer has not taken yet
+		// absorbs the next one. A client that keeps up never has a delta
+		// waiting, so its first token is never held back.
+		if q := len(c.queue); q > 0 && c.queue[q-1].joins(f) {
+			if !c.fitsLocked(0, len(f.Text)) {
+				return c.overflowLocked()
+			}
+			c.queue[q-1].merge(wsItem{frame: f})
+			c.queueBytes += len(f.Text)
+			c.s.metrics.wsCoalesced.Inc()
+			return true
+		}
+	}
+	items[n] = wsItem{frame: f}
+	n++
+	return c.pushLocked(items[:n])
+}
+
+// fitsLocked reports whether frames more frames of size bytes fit. An
+// empty queue takes anything: one event may be larger than the byte bound
+// (a long answer) and must still reach a client that keeps up.
+func (c *wsConn) fitsLocked(frames, size int) bool {
+	lim := c.hub.limits
+	maxFrames, maxBytes := lim.queueFrames, lim.queueBytes
+	if c.replaying || c.grace {
+		maxFrames, maxBytes = lim.replayFrames, lim.replayBytes
+	}
+	if len(c.queue)+frames > maxFrames {
+		return false
+	}
+	return len(c.queue) == 0 || c.queueBytes+size <= maxBytes
+}
+
+// overflowLocked drops the queue and closes the connection as a slow
+// consumer; the client resumes with since_seq.
+func (c *wsConn) overflowLocked() bool {
+	c.s.metrics.wsSlow.Inc()
+	c.abortLocked(closeSlowConsumer, "slow consumer")
+	return false
+}
+
+// pushLocked queues items within the limits; on overflow it drops the
+// queue and closes the connection as a slow consumer.
+func (c *wsConn) pushLocked(items []wsItem) bool {
+	size := 0
+	for _, it := range items {
+		size += it.size()
+	}
+	if !c.fitsLocked(len(items), size) {
+		return c.overflowLocked()
+	}
+	c.queue = append(c.queue, items...)
+	c.queueBytes += size
+	c.signal()
+	return true
+}
+
+// send queues one of the connection's own frames. Control answers are
+// subject to the same bound as case frames.
+func (c *wsConn) send(v any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closing {
+		c.pushLocked([]wsItem{{own: v}})
+	}
+}
+
+func (c *wsConn) sendError(e *frameError) {
+	c.send(errorFrame{Type: "error", Code: e.Code, Message: e.Message, Ref: e.Ref})
+}
+
+func (c *wsConn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// closeNow starts closing without writing what is queued: shutdown, slow
+// consumers, broken connections.
+func (c *wsConn) closeNow(code int, text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.abortLocked(code, text)
+}
+
+func (c *wsConn) abortLocked(code int, text string) {
+	if c.aborted {
+		return
+	}
+	c.aborted, c.closing = true, true
+	if c.closeCode == 0 {
+		c.closeCode, c.closeText = code, text
+	}
+	c.queue, c.queueBytes = nil, 0
+	close(c.done)
+}
+
+// closeAfter queues last (if any), lets the writer flush the queue, then
+// close with code: refusals the client must be able to read.
+func (c *wsConn) closeAfter(code int, text string, last any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.closing = true
+	c.closeCode, c.closeText = code, text
+	if last != nil {
+		c.queue = append(c.queue, wsItem{own: last})
+	}
+	c.signal()
+}
+
+// take hands the writer everything queued; closing reports that nothing
+// more will come.
+func (c *wsConn) take() (items []wsItem, closing bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	items, c.queue, c.queueBytes = c.queue, nil, 0
+	c.grace = false
+	return items, c.closing
+}
+
+func (c *wsConn) isAborted() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// writeLoop is the only writer of data frames (gorilla allows one
+// concurrent writer; WriteControl may run beside it). It ends by sending
+// the close frame and dropping the TCP connection, which ends the reader.
+func (c *wsConn) writeLoop() {
+	defer c.hub.wg.Done()
+	defer close(c.writerDone)
+	ping := time.NewTicker(c.hub.timing.pingPeriod)
+	defer ping.Stop()
+	for {
+		select {
+		case <-c.done:
+			c.finish(true)
+			return
+		case <-c.wake:
+			items, closing := c.take()
+			if !c.writeItems(items) {
+				c.closeNow(closeNormal, "write failed")
+				c.finish(false)
+				return
+			}
+			if closing {
+				c.finish(true)
+				return
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.timing.writeWait)); err != nil {
+				c.closeNow(closeNormal, "ping failed")
+				c.finish(false)
+				return
+			}
+		}
+	}
+}
+
+// writeItems writes a batch, deltas merged where the client fell behind.
+// It stops early, reporting success, when the connection is being aborted.
+func (c *wsConn) writeItems(items []wsItem) bool {
+	items, merged := coalesce(items)
+	if merged > 0 {
+		c.s.metrics.wsCoalesced.Add(float64(merged))
+	}
+	for _, it := range items {
+		if c.isAborted() {
+			return true
+		}
+		var b []byte
+		var err error
+		switch {
+		case it.own != nil:
+			b, err = json.Marshal(it.own)
+		case it.more != nil:
+			it.frame.Text += it.more.String()
+			fallthrough
+		default:
+			b, err = json.Marshal(&it.frame)
+		}
+		if err != nil { // only a programming error gets here
+			c.s.log.Error("marshal ws frame", zap.String("request_id", c.info.id), zap.Error(err))
+			continue
+		}
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.hub.timing.writeWait))
+		if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+			return false
+		}
+		c.s.metrics.wsFramesOut.Inc()
+		c.mu.Lock()
+		c.framesOut++
+		c.mu.Unlock()
+	}
+	return true
+}
+
+type deltaKey struct {
+	caseID string
+	turn   int
+}
+
+// coalesce merges the queued deltas of one case and turn into the first
+// of them as long as no other frame comes between (deltas of other cases,
+// subscribed on the same connection, may interleave). Any other frame ends
+// the run, so text never moves across an event.
+func coalesce(items []wsItem) ([]wsItem, int) {
+	var open map[deltaKey]int
+	out := items[:0]
+	merged := 0
+	for _, it := range items {
+		if it.own != nil || it.frame.Type != "delta" {
+			clear(open)
+			out = append(out, it)
+			continue
+		}
+		k := deltaKey{it.frame.CaseID, it.frame.Turn}
+		if i, ok := open[k]; ok {
+			out[i].merge(it)
+			merged++
+			continue
+		}
+		if open == nil {
+			open = map[deltaKey]int{}
+		}
+		open[k] = len(out)
+		out = append(out, it)
+	}
+	return out, merged
+}
+
+// finish sends the close frame (when the connection still works), waits a
+// moment for the client's close reply so that unread input does not turn
+// our FIN into a reset, and drops the connection.
+func (c *wsConn) finish(sendClose bool) {
+	c.mu.Lock()
+	code, text := c.closeCode, c.closeText
+	c.mu.Unlock()
+	if code == 0 {
+		code = closeNormal
+	}
+	if sendClose {
+		msg := websocket.FormatCloseMessage(code, text)
+		if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.hub.timing.writeWait)); err == nil {
+			t := time.NewTimer(c.hub.timing.closeGrace)
+			select {
+			case <-c.readerDone:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	_ = c.ws.Close()
+}

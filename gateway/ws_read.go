@@ -1,0 +1,294 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+
+	"github.com/faultmaven/faultmaven/actors"
+	"github.com/faultmaven/faultmaven/gateway/auth"
+)
+
+// The reading side of a connection: client frames in, calls into the auth
+// and case services, answers queued for the writer. Everything here runs
+// on the handler's goroutine, so the reader-owned fields of wsConn need no
+// lock.
+
+// tokenBucket limits client frames: rate per second, up to burst at once.
+type tokenBucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func (b *tokenBucket) allow(now time.Time) bool {
+	if b.last.IsZero() {
+		b.tokens = b.burst
+	} else {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// readLoop runs on the handler's goroutine until the connection ends.
+func (c *wsConn) readLoop() {
+	t := c.hub.timing
+	c.ws.SetReadLimit(c.hub.limits.readLimit)
+	if c.authed {
+		_ = c.ws.SetReadDeadline(time.Now().Add(t.pongWait))
+	} else {
+		_ = c.ws.SetReadDeadline(time.Now().Add(t.authWait))
+	}
+	c.ws.SetPongHandler(func(string) error {
+		if c.authed { // before auth only the auth frame buys time
+			return c.ws.SetReadDeadline(time.Now().Add(t.pongWait))
+		}
+		return nil
+	})
+	for {
+		mt, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		c.mu.Lock()
+		closing := c.closing
+		c.framesIn++
+		c.mu.Unlock()
+		c.s.metrics.wsFramesIn.Inc()
+		if closing {
+			continue // draining until the client answers our close
+		}
+		if c.authed {
+			_ = c.ws.SetReadDeadline(time.Now().Add(t.pongWait))
+		}
+		if mt != websocket.TextMessage {
+			if !c.authed {
+				c.refuse("authenticate first with an auth frame")
+				continue
+			}
+			c.sendError(&frameError{Code: wsErrMalformed, Message: "frames are JSON text, not binary"})
+			continue
+		}
+		c.handleFrame(data)
+	}
+}
+
+func (c *wsConn) readFailed(err error) {
+	var ce *websocket.CloseError
+	var ne interface{ Timeout() bool }
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		// gorilla has sent 1009 already.
+		c.closeNow(websocket.CloseMessageTooBig, "frame too big")
+	case errors.As(err, &ce):
+		c.closeNow(ce.Code, "closed by the client") // gorilla has answered the close
+	case errors.As(err, &ne) && ne.Timeout() && !c.authed:
+		c.closeAfter(closeUnauthorized, "authentication timeout",
+			errorFrame{Type: "error", Code: wsErrUnauthorized, Message: "no auth frame in time"})
+	default:
+		c.closeNow(closeNormal, "connection lost")
+	}
+}
+
+// refuse answers anything but a good auth frame before authentication.
+func (c *wsConn) refuse(msg string) {
+	c.s.metrics.wsRefused.WithLabelValues("unauthorized").Inc()
+	c.closeAfter(closeUnauthorized, "unauthorized", errorFrame{Type: "error", Code: wsErrUnauthorized, Message: msg})
+}
+
+func (c *wsConn) call() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.ctx, c.hub.timing.callTimeout)
+}
+
+func (c *wsConn) handleFrame(data []byte) {
+	f, ferr := decodeClientFrame(data)
+	if !c.authed {
+		if ferr != nil || f.Type != frameAuth {
+			c.refuse(`authenticate first: {"type":"auth","token":"<access token>"}`)
+			return
+		}
+		c.authenticate(f.Token)
+		return
+	}
+	if !c.bucket.allow(time.Now()) {
+		ref := f.ClientMsgID
+		if ref == "" {
+			ref = f.CaseID
+		}
+		c.sendError(&frameError{Code: wsErrRateLimited, Ref: ref, Message: "too many frames; slow down"})
+		return
+	}
+	if ferr != nil {
+		c.sendError(ferr)
+		return
+	}
+	switch f.Type {
+	case frameAuth:
+		c.sendError(&frameError{Code: wsErrInvalid, Message: "already authenticated"})
+	case framePing:
+		c.send(pongFrame{Type: "pong"})
+	case frameSubscribe:
+		c.subscribe(f.CaseID, f.SinceSeq)
+	case frameUnsubscribe:
+		c.unsubscribe(f.CaseID)
+	case frameTurn:
+		c.turn(f)
+	case frameCancel:
+		ctx, cancel := c.call()
+		err := c.s.cases.CancelTurn(ctx, c.user.UserID, f.CaseID)
+		cancel()
+		if err != nil {
+			c.serviceError(err, f.CaseID, f.CaseID)
+		}
+	}
+}
+
+func (c *wsConn) authenticate(token string) {
+	ctx, cancel := c.call()
+	p, err := c.s.auth.Verify(ctx, token)
+	cancel()
+	if err == nil && p.UserID == "" {
+		err = errInvalidToken
+	}
+	if err != nil {
+		e, internal := ClientError(err)
+		if internal || HTTPStatus(e.Code) >= 500 {
+			c.log.Error("ws auth failed", zap.Error(err))
+			c.closeAfter(closeInternalServer, "auth unavailable",
+				errorFrame{Type: "error", Code: WSCode(e.Code), Message: e.Message})
+			return
+		}
+		c.refuse("invalid or expired token")
+		return
+	}
+	if !c.hub.claim(c, p.UserID) {
+		c.s.metrics.wsRefused.WithLabelValues("too_many_connections").Inc()
+		c.closeAfter(closeTooManyConns, "too many connections",
+			errorFrame{Type: "error", Code: wsErrTooManyConns, Message: "too many open connections for this user"})
+		return
+	}
+	c.ready(p)
+}
+
+// ready marks the connection authenticated and greets the client.
+func (c *wsConn) ready(p auth.Principal) {
+	c.user, c.authed = p, true
+	c.info.setUser(p.UserID)
+	c.log = c.log.With(zap.String("user_id", p.UserID))
+	_ = c.ws.SetReadDeadline(time.Now().Add(c.hub.timing.pongWait))
+	c.send(readyFrame{Type: "ready", Protocol: wsProtocol, UserID: p.UserID})
+}
+
+func (c *wsConn) subscribe(caseID string, since uint64) {
+	c.mu.Lock()
+	_, already := c.subs[caseID] // a resubscribe replays again and keeps the subscription
+	if !already && len(c.subs) >= c.hub.limits.maxSubs {
+		c.mu.Unlock()
+		c.sendError(&frameError{Code: wsErrLimit, Ref: caseID, Message: "too many subscriptions on one connection"})
+		return
+	}
+	c.subs[caseID] = struct{}{}
+	c.replaying = true
+	c.mu.Unlock()
+
+	ctx, cancel := c.call()
+	_, err := c.s.cases.Subscribe(ctx, c.user.UserID, caseID, since, c)
+	cancel()
+	if !errors.Is(err, actors.ErrNotFound) {
+		// Even a failed call may have reached the case (a timeout): leave
+		// it explicitly at the end. A case we may not see never held us.
+		c.touched[caseID] = struct{}{}
+	}
+
+	c.mu.Lock()
+	c.replaying, c.grace = false, true
+	if err != nil && !already {
+		delete(c.subs, caseID)
+	}
+	c.mu.Unlock()
+	if err != nil && !errors.Is(err, actors.ErrSlowSubscriber) {
+		c.serviceError(err, caseID, caseID)
+	}
+}
+
+func (c *wsConn) unsubscribe(caseID string) {
+	c.mu.Lock()
+	_, ok := c.subs[caseID]
+	delete(c.subs, caseID)
+	c.mu.Unlock()
+	if ok {
+		ctx, cancel := c.call()
+		c.s.cases.Unsubscribe(ctx, c.user.UserID, caseID, c)
+		timedOut := ctx.Err() != nil
+		cancel()
+		if !timedOut {
+			delete(c.touched, caseID)
+		}
+	}
+}
+
+func (c *wsConn) turn(f clientFrame) {
+	c.mu.Lock()
+	c.ack = pendingAck{caseID: f.CaseID, clientMsgID: f.ClientMsgID}
+	c.mu.Unlock()
+	ctx, cancel := c.call()
+	ack, err := c.s.cases.SubmitTurn(ctx, actors.TurnRequest{
+		Owner: c.user.UserID, CaseID: f.CaseID, ClientMsgID: f.ClientMsgID,
+		Text: f.Text, Attachments: f.Attachments,
+	})
+	cancel()
+	c.mu.Lock()
+	sent := c.ack.sent
+	c.ack = pendingAck{}
+	c.mu.Unlock()
+	if err != nil {
+		c.serviceError(err, f.CaseID, f.ClientMsgID)
+		return
+	}
+	if !sent { // a duplicate, or this connection is not subscribed to the case
+		c.send(ackFrame{Type: "ack", ClientMsgID: ack.ClientMsgID, CaseID: ack.CaseID, Seq: ack.Seq, Turn: ack.Turn})
+	}
+}
+
+// serviceError answers a failed call into the case service with an error
+// frame; unexpected errors are logged and shown as "internal".
+func (c *wsConn) serviceError(err error, caseID, ref string) {
+	e, internal := ClientError(err)
+	if internal {
+		c.log.Error("ws request failed", zap.String("case_id", caseID), zap.Error(err))
+		e = *errInternal
+	} else if HTTPStatus(e.Code) >= 500 {
+		c.log.Warn("ws request not served", zap.String("case_id", caseID), zap.String("code", e.Code), zap.Error(err))
+	}
+	c.sendError(&frameError{Code: WSCode(e.Code), Message: e.Message, Ref: ref})
+}
+
+// cleanup runs on the handler goroutine once the reader has returned: it
+// waits for the writer, leaves every case, and logs the connection.
+func (c *wsConn) cleanup() {
+	close(c.readerDone)
+	<-c.writerDone
+	c.cancel()
+	for caseID := range c.touched {
+		ctx, cancel := context.WithTimeout(c.hub.stop, c.hub.timing.callTimeout)
+		c.s.cases.Unsubscribe(ctx, c.user.UserID, caseID, c)
+		cancel()
+	}
+	c.mu.Lock()
+	code, text, in, out := c.closeCode, c.closeText, c.framesIn, c.framesOut
+	c.mu.Unlock()
+	lvl := zap.InfoLevel
+	if code == closeSlowConsumer {
+		lvl = zap.WarnLevel
+	}
+	c.log.Log(lvl, "ws closed", zap.Int("close_code", code), zap.String("close_reason", text),
+		zap.Int("frames_in", in), zap.Int("frames_out", out), zap.Duration("duration", time.Since(c.start)))
+}

@@ -1,0 +1,538 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
+)
+
+func turnFrame(caseID, msgID, text string) map[string]any {
+	return map[string]any{"type": "turn", "case_id": caseID, "client_msg_id": msgID, "text": text}
+}
+
+func isTurnDone(f frame) bool { return f.Type == "turn_done" }
+
+func lastFrame(frames []frame) frame { return frames[len(frames)-1] }
+
+// deltaText concatenates the delta frames of a turn.
+func deltaText(frames []frame, turn int) string {
+	var b strings.Builder
+	for _, f := range frames {
+		if f.Type == "delta" && f.Turn == turn {
+			b.WriteString(f.Text)
+		}
+	}
+	return b.String()
+}
+
+// assistantMessage is the persisted answer among frames.
+func assistantMessage(t *testing.T, frames []frame) messageData {
+	t.Helper()
+	for _, f := range frames {
+		if f.Type == "event" && f.Kind == "message" {
+			if m := f.message(t); m.Role == "assistant" {
+				return m
+			}
+		}
+	}
+	t.Fatalf("no assistant message among %d frames", len(frames))
+	return messageData{}
+}
+
+func TestWSAuth(t *testing.T) {
+	e := newLiveEnv(t, Config{})
+	alice := e.register("alice")
+
+	t.Run("header", func(t *testing.T) {
+		c, _, err := e.dialWS(alice.AccessToken, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := c.next(); f.Type != "ready" || f.Protocol != 1 || f.UserID != alice.User.UserID {
+			t.Fatalf("want ready for %s, got %s", alice.User.UserID, f.raw)
+		}
+		c.roundTrip()
+	})
+	t.Run("first frame", func(t *testing.T) {
+		c, _, err := e.dialWS("", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.send(map[string]string{"type": "auth", "token": alice.AccessToken})
+		if f := c.next(); f.Type != "ready" || f.UserID != alice.User.UserID {
+			t.Fatalf("want ready, got %s", f.raw)
+		}
+		c.roundTrip()
+		c.send(map[string]string{"type": "auth", "token": alice.AccessToken})
+		c.wantError(wsErrInvalid, "")
+	})
+	t.Run("bad header token refuses the upgrade", func(t *testing.T) {
+		_, resp, err := e.dialWS("not-a-token", nil, nil)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("X-Error-Code") != CodeInvalidToken {
+			t.Fatalf("want 401 %s, got %v %v", CodeInvalidToken, resp, err)
+		}
+	})
+	t.Run("bad frame token", func(t *testing.T) {
+		c, _, err := e.dialWS("", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.send(map[string]string{"type": "auth", "token": "not-a-token"})
+		c.wantError(wsErrUnauthorized, "")
+		c.expectClose(closeUnauthorized)
+	})
+}
+
+func TestWSNothingBeforeAuth(t *testing.T) {
+	e := newLiveEnv(t, Config{}, func(o *liveOption) {
+		o.tune = func(h *wsHub) { h.timing.authWait = 300 * time.Millisecond }
+	})
+	alice := e.register("alice")
+	id := e.newCase(alice.AccessToken)
+	for _, first := range []string{
+		`{"type":"subscribe","case_id":"` + id + `","since_seq":0}`,
+		`{"type":"ping"}`,
+		`not json`,
+		`{"type":"auth"}`,
+	} {
+		c, _, err := e.dialWS("", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.sendRaw(first)
+		frames := c.expectClose(closeUnauthorized)
+		if len(frames) != 1 || frames[0].Type != "error" || frames[0].Code != wsErrUnauthorized {
+			t.Fatalf("after %s: want one unauthorized error before the close, got %v", first, frames)
+		}
+	}
+	// Silence is refused too, once the auth window has passed.
+	c, _, err := e.dialWS("", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if frames := c.expectClose(closeUnauthorized); len(frames) != 1 || frames[0].Code != wsErrUnauthorized {
+		t.Fatalf("auth timeout: %v", frames)
+	}
+}
+
+func TestWSSubscribeReplayThenLive(t *testing.T) {
+	e := newLiveEnv(t, Config{})
+	tok := e.register("alice").AccessToken
+	id := e.newCase(tok)
+	wantStatus(t, e.call("PUT", "/api/v1/cases/"+id, tok, `{"title":"disk full on db-2"}`), http.StatusOK)
+
+	c := e.connect(tok)
+	frames := c.subscribe(id, 0)
+	if len(frames) != 3 || frames[0].Kind != "created" || frames[1].Kind != "title" ||
+		frames[0].Seq != 1 || frames[1].Seq != 2 || *frames[2].HeadSeq != 2 {
+		t.Fatalf("replay: %v", frames)
+	}
+	// From the middle: only what follows.
+	c2 := e.connect(tok)
+	if frames := c2.subscribe(id, 1); len(frames) != 2 || frames[0].Seq != 2 {
+		t.Fatalf("replay since 1: %v", frames)
+	}
+	// Live.
+	wantStatus(t, e.call("PUT", "/api/v1/cases/"+id, tok, `{"title":"disk full on db-3"}`), http.StatusOK)
+	for _, cl := range []*wsClient{c, c2} {
+		if f := cl.next(); f.Type != "event" || f.Kind != "title" || f.Seq != 3 || !strings.Contains(string(f.Data), "db-3") {
+			t.Fatalf("live: %s", f.raw)
+		}
+	}
+	// Unsubscribed connections hear nothing more.
+	c.send(map[string]any{"type": "unsubscribe", "case_id": id})
+	c.roundTrip() // the unsubscribe has been handled
+	wantStatus(t, e.call("PUT", "/api/v1/cases/"+id, tok, `{"title":"disk full on db-4"}`), http.StatusOK)
+	if f := c2.next(); f.Seq != 4 {
+		t.Fatalf("live: %s", f.raw)
+	}
+	c.roundTrip() // would fail on the title event if it had been delivered
+}
+
+func TestWSTurnStreamResumeAndDedupe(t *testing.T) {
+	e := newLiveEnv(t, Config{})
+	tok := e.register("alice").AccessToken
+	id := e.newCase(tok)
+	const answer = "Your disk is full: /var/log holds 40 GB of rotated logs. Delete them, then fix logrotate."
+	e.llm.Enqueue(llmtest.Reply{Content: answer, ChunkChars: 3})
+
+	c := e.connect(tok)
+	head := *lastFrame(c.subscribe(id, 0)).HeadSeq
+	c.send(turnFrame(id, "m-1", "db-1 says no space left on device"))
+	frames := c.until(isTurnDone)
+
+	ack := frames[0]
+	if ack.Type != "ack" || ack.ClientMsgID != "m-1" || ack.CaseID != id || ack.Seq != head+1 || ack.Turn != 1 {
+		t.Fatalf("the first frame of a turn must be its ack: %s", ack.raw)
+	}
+	firstDelta := -1
+	var seqs []uint64
+	for i, f := range frames {
+		if f.Type == "delta" && firstDelta < 0 {
+			firstDelta = i
+		}
+		if f.Type == "event" {
+			seqs = append(seqs, f.Seq)
+		}
+	}
+	if firstDelta < 0 {
+		t.Fatal("no delta frames")
+	}
+	user := frames[1].message(t)
+	if frames[1].Seq != ack.Seq || user.Role != "user" || user.ClientMsgID != "m-1" || user.TurnNumber != 1 {
+		t.Fatalf("the ack must name the user message: %s / %s", ack.raw, frames[1].raw)
+	}
+	msg := assistantMessage(t, frames)
+	if got := deltaText(frames, 1); got != msg.Content || !strings.Contains(got, "40 GB") {
+		t.Fatalf("deltas %q do not concatenate to the answer %q", got, msg.Content)
+	}
+	for i, s := range seqs {
+		if s != head+1+uint64(i) {
+			t.Fatalf("event seqs %v have a gap or a repeat after %d", seqs, head)
+		}
+	}
+	if last := frames[len(frames)-1]; last.Turn != 1 || last.CaseID != id {
+		t.Fatalf("turn_done: %s", last.raw)
+	}
+	lastSeen := seqs[len(seqs)-1]
+
+	// The same client_msg_id again: the same ack, no second turn.
+	requests := e.llm.RequestCount()
+	c.send(turnFrame(id, "m-1", "db-1 says no space left on device"))
+	dup := c.next()
+	if dup.Type != "ack" || dup.ClientMsgID != ack.ClientMsgID || dup.CaseID != ack.CaseID || dup.Seq != ack.Seq || dup.Turn != ack.Turn {
+		t.Fatalf("repeated client_msg_id: %s, first ack %s", dup.raw, ack.raw)
+	}
+	// The connection drops; meanwhile another client runs a turn.
+	_ = c.conn.Close()
+	other := e.connect(tok)
+	other.send(turnFrame(id, "m-2", "and now?"))
+	ack2 := other.next()
+	if ack2.Type != "ack" || ack2.Turn != 2 {
+		t.Fatalf("a second turn is turn 2 (the repeat started none): %s", ack2.raw)
+	}
+	waitFor(t, 10*time.Second, "turn 2 to finish", func() bool {
+		row := decode[map[string]any](t, e.call("GET", "/api/v1/cases/"+id+"/messages", tok, ""))
+		return row["total_count"] == float64(4)
+	})
+	if n := e.llm.RequestCount(); n != requests+1 {
+		t.Fatalf("%d LLM requests after the repeat and one new turn, want %d", n, requests+1)
+	}
+
+	// Resume from the last seen seq: exactly the events missed, in order.
+	back := e.connect(tok)
+	missed := back.subscribe(id, lastSeen)
+	headNow := *missed[len(missed)-1].HeadSeq
+	missed = missed[:len(missed)-1]
+	if len(missed) == 0 || uint64(len(missed)) != headNow-lastSeen {
+		t.Fatalf("resume since %d: %d events, head %d", lastSeen, len(missed), headNow)
+	}
+	for i, f := range missed {
+		if f.Type != "event" || f.Seq != lastSeen+1+uint64(i) {
+			t.Fatalf("resume: frame %d is %s", i, f.raw)
+		}
+	}
+	if m := missed[0].message(t); m.ClientMsgID != "m-2" || m.Role != "user" {
+		t.Fatalf("the first missed event is turn 2's question: %s", missed[0].raw)
+	}
+}
+
+func TestWSTwoConnectionsSeeOneStream(t *testing.T) {
+	e := newLiveEnv(t, Config{})
+	tok := e.register("alice").AccessToken
+	id := e.newCase(tok)
+	e.llm.Enqueue(llmtest.Reply{Content: strings.Repeat("check the inode count. ", 20), ChunkChars: 5})
+	a, b := e.connect(tok), e.connect(tok)
+	a.subscribe(id, 0)
+	b.subscribe(id, 0)
+	a.send(turnFrame(id, "two-1", "df says 100%"))
+	fa, fb := a.until(isTurnDone), b.until(isTurnDone)
+	for name, frames := range map[string][]frame{"sender": fa, "watcher": fb} {
+		msg := assistantMessage(t, frames)
+		if got := deltaText(frames, 1); got != msg.Content || msg.Content == "" {
+			t.Fatalf("%s: deltas %q, answer %q", name, got, msg.Content)
+		}
+	}
+	for _, f := range fb {
+		if f.Type == "ack" {
+			t.Fatalf("the watcher got the sender's ack: %s", f.raw)
+		}
+	}
+}
+
+func TestWSSlowConsumerIsCutOff(t *testing.T) {
+	e := newLiveEnv(t, Config{}, func(o *liveOption) {
+		o.sndBuf = 4096 // the slow client's connection, the first to be accepted
+		o.tune = func(h *wsHub) {
+			h.limits.queueFrames = 32
+			h.timing.writeWait = 30 * time.Second // the cut, not a write timeout, must end it
+		}
+	})
+	tok := e.register("alice").AccessToken
+	id := e.newCase(tok)
+
+	small := &websocket.Dialer{HandshakeTimeout: 5 * time.Second,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetReadBuffer(4096)
+			}
+			return c, err
+		}}
+	slow, _, err := e.dialWS(tok, nil, small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow.next() // ready
+	slow.subscribe(id, 0)
+	fast := e.connect(tok)
+	head := *lastFrame(fast.subscribe(id, 0)).HeadSeq
+
+	// Persisted events pile up while the slow client never reads; it is
+	// cut off without the case or the other client noticing.
+	renames := 0
+	for metricValue(e.srv.metrics.wsSlow) < 1 {
+		if renames++; renames > 2000 {
+			t.Fatal("2000 events never overflowed a 32-frame queue behind a 4 KiB socket")
+		}
+		wantStatus(t, e.call("PUT", "/api/v1/cases/"+id, tok, fmt.Sprintf(`{"title":"rename %d"}`, renames)), http.StatusOK)
+	}
+	for i := 1; i <= renames; i++ {
+		if f := fast.next(); f.Type != "event" || f.Seq != head+uint64(i) {
+			t.Fatalf("the fast client missed event %d: %s", head+uint64(i), f.raw)
+		}
+	}
+	slow.expectClose(closeSlowConsumer)
+
+	e.llm.Enqueue(llmtest.Reply{Content: strings.Repeat("still here. ", 50), ChunkChars: 2})
+	fast.send(turnFrame(id, "after-cut", "thanks"))
+	frames := fast.until(isTurnDone)
+	if frames[0].Type != "ack" || deltaText(frames, 1) != assistantMessage(t, frames).Content {
+		t.Fatalf("after the cut: %s", frames[0].raw)
+	}
+}
+
+func TestWSBadFramesKeepTheConnection(t *testing.T) {
+	e := newLiveEnv(t, Config{})
+	tok := e.register("alice").AccessToken
+	c := e.connect(tok)
+	for _, tc := range []struct{ frame, code, ref string }{
+		{`not json`, wsErrMalformed, ""},
+		{`[1,2]`, wsErrMalformed, ""},
+		{`{"type":"teleport","case_id":"c1"}`, wsErrUnknownType, "c1"},
+		{`{"case_id":"c1"}`, wsErrInvalid, "c1"},
+		{`{"type":"subscribe"}`, wsErrInvalid, ""},
+		{`{"type":"subscribe","case_id":"c1","since_seq":"ten"}`, wsErrInvalid, "c1"},
+		{`{"type":"subscribe","case_id":"c1","since_seq":-1}`, wsErrInvalid, "c1"},
+		{`{"type":"turn","case_id":"c1","text":"hi"}`, wsErrInvalid, "c1"},
+		{`{"type":"turn","case_id":"c1","client_msg_id":"m1"}`, wsErrInvalid, "m1"},
+		{`{"type":"turn","case_id":"c1","client_msg_id":"rest:x","text":"hi"}`, wsErrInvalid, "rest:x"},
+		{`{"type":"subscribe","case_id":"case_00000000000000000000000000"}`, wsErrNotFound, "case_00000000000000000000000000"},
+		{`{"type":"turn","case_id":"nope","client_msg_id":"m9","text":"hi"}`, wsErrNotFound, "m9"},
+	} {
+		c.sendRaw(tc.frame)
+		c.wantError(tc.code, tc.ref)
+	}
+	_ = c.conn.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3})
+	c.wantError(wsErrMalformed, "")
+	c.roundTrip()
+}
+
+func TestWSFrameLimits(t *testing.T) {
+	e := newLiveEnv(t, Config{}, func(o *liveOption) {
+		o.tune = func(h *wsHub) { h.limits.rate, h.limits.burst = 1, 3 }
+	})
+	tok := e.register("alice").AccessToken
+	c := e.connect(tok)
+	for range 6 {
+		c.send(map[string]string{"type": "ping"})
+	}
+	var pongs, limited int
+	for range 6 {
+		switch f := c.next(); {
+		case f.Type == "pong":
+			pongs++
+		case f.Type == "error" && f.Code == wsErrRateLimited:
+			limited++
+		default:
+			t.Fatalf("unexpected %s", f.raw)
+		}
+	}
+	if pongs < 3 || limited == 0 {
+		t.Fatalf("%d pongs and %d rate_limited errors for 6 pings with a burst of 3", pongs, limited)
+	}
+	// A frame over 512 KiB ends the connection with 1009.
+	c.sendRaw(`{"type":"ping","pad":"` + strings.Repeat("x", 600<<10) + `"}`)
+	c.expectClose(websocket.CloseMessageTooBig)
+}
+
+func TestWSOtherUsersCaseIsNotFound(t *testing.T) {
+	e := newLiveEnv(t, Config{})
+	alice := e.register("alice") // the first account is the admin
+	bob := e.register("bob")
+	id := e.newCase(alice.AccessToken)
+
+	c := e.connect(bob.AccessToken)
+	c.send(map[string]any{"type": "subscribe", "case_id": id, "since_seq": 0})
+	c.wantError(wsErrNotFound, id)
+	c.send(turnFrame(id, "steal-1", "give me your secrets"))
+	c.wantError(wsErrNotFound, "steal-1")
+	c.send(map[string]any{"type": "cancel", "case_id": id})
+	c.wantError(wsErrNotFound, id)
+	c.roundTrip()
+	if row := decode[map[string]any](t, e.call("GET", "/api/v1/cases/"+id, alice.AccessToken, "")); row["current_turn"] != float64(0) {
+		t.Fatalf("bob changed alice's case: %v", row)
+	}
+	if n := e.llm.RequestCount(); n != 0 {
+		t.Fatalf("%d LLM requests", n)
+	}
+
+	// The egress audit: admins only, and a 404 for everyone else.
+	wantError(t, e.call("GET", "/api/v1/admin/cases/"+id+"/egress", bob.AccessToken, ""), http.StatusNotFound, CodeCaseNotFound)
+	wantError(t, e.call("GET", "/api/v1/admin/cases/case_00000000000000000000000000/egress", alice.AccessToken, ""), http.StatusNotFound, CodeCaseNotFound)
+	rec := e.call("GET", "/api/v1/admin/cases/"+id+"/egress", alice.AccessToken, "")
+	wantStatus(t, rec, http.StatusOK)
+	if body := rec.Body.String(); !strings.Contains(body, `"records":[]`) || !strings.Contains(body, id) {
+		t.Fatalf("egress before any turn: %s", body)
+	}
+	a := e.connect(alice.AccessToken)
+	a.subscribe(id, 0)
+	a.send(turnFrame(id, "own-1", "db-1 disk full"))
+	a.until(isTurnDone)
+	var eg struct {
+		CaseID  string `json:"case_id"`
+		Records []struct {
+			Turn     int               `json:"turn"`
+			Model    string            `json:"model"`
+			Messages []json.RawMessage `json:"messages"`
+		} `json:"records"`
+	}
+	rec = e.call("GET", "/api/v1/admin/cases/"+id+"/egress", alice.AccessToken, "")
+	wantStatus(t, rec, http.StatusOK)
+	if err := json.Unmarshal(rec.Body.Bytes(), &eg); err != nil || eg.CaseID != id || len(eg.Records) == 0 ||
+		eg.Records[0].Turn != 1 || len(eg.Records[0].Messages) == 0 {
+		t.Fatalf("egress after a turn: %v %s", err, rec.Body)
+	}
+}
+
+func TestWSCancelStopsASlowTurn(t *testing.T) {
+	e := newLiveEnv(t, Config{})
+	tok := e.register("alice").AccessToken
+	id := e.newCase(tok)
+	e.llm.Enqueue(llmtest.Reply{Content: "too late", TTFT: time.Minute})
+	c := e.connect(tok)
+	c.subscribe(id, 0)
+	c.send(turnFrame(id, "cx-1", "this will take a while"))
+	c.until(func(f frame) bool { return f.Type == "turn_started" })
+	waitFor(t, 10*time.Second, "the LLM request", func() bool { return e.llm.RequestCount() == 1 })
+	start := time.Now()
+	c.send(map[string]any{"type": "cancel", "case_id": id})
+	frames := c.until(isTurnDone)
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("cancel took %s", time.Since(start))
+	}
+	var failed struct {
+		Turn   int    `json:"turn"`
+		Reason string `json:"reason"`
+	}
+	found := false
+	for _, f := range frames {
+		if f.Type == "event" && f.Kind == "turn_failed" {
+			found = json.Unmarshal(f.Data, &failed) == nil
+		}
+		if f.Type == "delta" {
+			t.Fatalf("a cancelled turn streamed: %s", f.raw)
+		}
+	}
+	if !found || failed.Turn != 1 || failed.Reason != "cancelled" {
+		t.Fatalf("want turn_failed {turn 1, cancelled}, got %+v among %d frames", failed, len(frames))
+	}
+	// Cancelling with nothing running is harmless.
+	c.send(map[string]any{"type": "cancel", "case_id": id})
+	c.roundTrip()
+}
+
+func TestWSOriginPolicy(t *testing.T) {
+	e := newLiveEnv(t, Config{CORSOrigins: []string{"chrome-extension://abcdefgh"}})
+	tok := e.register("alice").AccessToken
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"", true}, // not a browser
+		{"chrome-extension://abcdefgh", true},
+		{e.ts.URL, true}, // the API's own page
+		{"https://evil.example", false},
+		{"chrome-extension://other", false},
+		{"null", false},
+	} {
+		hdr := http.Header{}
+		if tc.origin != "" {
+			hdr.Set("Origin", tc.origin)
+		}
+		c, resp, err := e.dialWS(tok, hdr, nil)
+		if tc.ok {
+			if err != nil {
+				t.Fatalf("origin %q refused: %v", tc.origin, err)
+			}
+			c.next()
+			_ = c.conn.Close()
+			continue
+		}
+		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Error-Code") != CodeOriginRefused {
+			t.Fatalf("origin %q: want 403 %s, got %v %v", tc.origin, CodeOriginRefused, resp, err)
+		}
+	}
+}
+
+func TestWSConnectionCapAndShutdown(t *testing.T) {
+	e := newLiveEnv(t, Config{WSMaxConnsPerUser: 2})
+	alice := e.register("alice")
+	bob := e.register("bob")
+	a1, a2 := e.connect(alice.AccessToken), e.connect(alice.AccessToken)
+	if _, resp, err := e.dialWS(alice.AccessToken, nil, nil); err == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third connection: want 429, got %v %v", resp, err)
+	}
+	// The same cap applies to first-frame auth, after the upgrade.
+	c, _, err := e.dialWS("", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(map[string]string{"type": "auth", "token": alice.AccessToken})
+	c.wantError(wsErrTooManyConns, "")
+	c.expectClose(closeTooManyConns)
+	b := e.connect(bob.AccessToken) // other users are not affected
+
+	// A closed connection frees its slot.
+	_ = a2.conn.Close()
+	waitFor(t, 10*time.Second, "the slot to free", func() bool {
+		c, _, err := e.dialWS(alice.AccessToken, nil, nil)
+		if err == nil {
+			_ = c.conn.Close()
+		}
+		return err == nil
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	a1.expectClose(closeGoingAway)
+	b.expectClose(closeGoingAway)
+	if _, resp, err := e.dialWS(alice.AccessToken, nil, nil); err == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("after Shutdown: want 503, got %v %v", resp, err)
+	}
+	if n := metricValue(e.srv.metrics.wsActive); n != 0 {
+		t.Fatalf("%v connections still counted after Shutdown", n)
+	}
+}
