@@ -95,7 +95,7 @@ func (a *caseActor) handleTurnOp(ctx *actor.Context, r *request) bool {
 }
 
 func validateTurn(req TurnRequest) error {
-	if strings.TrimSpace(req.Text) == "" && len(req.Attachments) == 0 && req.IntentType == "" {
+	if strings.TrimSpace(req.Text) == "" && len(req.Attachments) == 0 && len(req.Evidence) == 0 && req.IntentType == "" {
 		return fmt.Errorf("%w: a turn needs text, an attachment or an intent", ErrInvalidInput)
 	}
 	if len(req.Text) > maxTurnText {
@@ -107,7 +107,7 @@ func validateTurn(req TurnRequest) error {
 	if len(req.ClientMsgID) > maxClientMsgID {
 		return fmt.Errorf("%w: client_msg_id must be at most %d characters", ErrInvalidInput, maxClientMsgID)
 	}
-	if len(req.Attachments) > maxAttachments {
+	if len(req.Attachments)+len(req.Evidence) > maxAttachments {
 		return fmt.Errorf("%w: at most %d attachments per turn", ErrInvalidInput, maxAttachments)
 	}
 	return nil
@@ -147,6 +147,14 @@ func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) 
 		return
 	}
 	evs := []*casepb.Event{user}
+	for _, e := range req.Evidence {
+		ev := evidenceEvent(next, now, r.owner, n, e)
+		if err := next.apply(ev); err != nil {
+			r.respond(nil, err)
+			return
+		}
+		evs = append(evs, ev)
+	}
 	more, err := next.decideIntent(req, r.owner, now)
 	if err != nil {
 		r.respond(nil, err)
@@ -173,12 +181,24 @@ func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) 
 		return
 	}
 	r.respond(Ack{CaseID: a.id, ClientMsgID: req.ClientMsgID, Seq: user.GetSeq(), Turn: n}, nil)
-	q := queuedTurn{n: n, text: req.Text}
+	text := req.Text
+	if strings.TrimSpace(text) == "" && len(req.Evidence) > 0 {
+		text = "(The user uploaded evidence without a message: " + evidenceNames(req.Evidence) + ". Look at it and say what stands out.)"
+	}
+	q := queuedTurn{n: n, text: text}
 	if a.rt.turn == nil {
 		a.startTurn(ctx, q)
 	} else {
 		a.rt.queue = append(a.rt.queue, q)
 	}
+}
+
+func evidenceNames(es []EvidenceRef) string {
+	names := make([]string, len(es))
+	for i, e := range es {
+		names[i] = e.Filename
+	}
+	return strings.Join(names, ", ")
 }
 
 // decideIntent turns the extension's intents into status events (§4.8).
@@ -281,7 +301,7 @@ func (a *caseActor) startTurn(ctx *actor.Context, q queuedTurn) {
 	ag := a.d.newAgent(a.id, q.n)
 	t := &turnActor{
 		caseID: a.id, casePID: ctx.PID(), turn: q.n, input: in, agent: ag, runCtx: runCtx, rt: &turnRuntime{},
-		tools: &caseTools{caseID: a.id, turn: q.n, timeout: a.d.requestTimeout},
+		tools: &caseTools{caseID: a.id, turn: q.n, timeout: a.d.requestTimeout, evidence: a.d.evidence},
 	}
 	pid := ctx.Engine().Spawn(newTurnActor(t), "turn", actor.WithID(a.id+"."+strconv.Itoa(q.n)),
 		actor.WithInboxSize(64), actor.WithMaxRestarts(1<<30))
@@ -319,7 +339,14 @@ func (a *caseActor) turnInput(q queuedTurn) (agent.Input, error) {
 		hist = append(hist, agent.HistoryMessage{Role: m.GetRole(), Content: m.GetContent(), Turn: int(m.GetTurnNumber())})
 		return nil
 	})
-	return agent.Input{Case: info, History: hist, UserText: q.text}, err
+	in := agent.Input{Case: info, History: hist, UserText: q.text}
+	if err == nil && a.d.evidence != nil {
+		// A short, bounded read; the digests were computed at upload.
+		ctx, cancel := context.WithTimeout(context.Background(), a.d.requestTimeout)
+		in.Evidence, err = a.d.evidence.Digests(ctx, a.id)
+		cancel()
+	}
+	return in, err
 }
 
 // onTurnFinished persists the answer (or the failure) and starts the next

@@ -74,6 +74,9 @@ type Deps struct {
 	LLM llm.Client
 	// Audit is the "audit" keyspace: the egress record of every LLM call.
 	Audit *persistence.Keyspace
+	// Evidence serves the case's uploaded files to the agent (digests in the
+	// context, the evidence tools) and to the timeline; nil disables them.
+	Evidence EvidenceSource
 	// NodeSecret keys the per-case pseudonyms of secrets (≥ 32 random bytes,
 	// stable across restarts so a secret keeps its pseudonym).
 	NodeSecret []byte
@@ -93,6 +96,7 @@ type caseDeps struct {
 	turnTimeout    time.Duration
 	requestTimeout time.Duration
 	newAgent       func(caseID string, turn int) *agent.Agent
+	evidence       EvidenceSource
 }
 
 // Cases is the case system's API: the gateway calls it, it routes commands to
@@ -144,6 +148,7 @@ func NewCases(cfg Config, deps Deps) (*Cases, error) {
 		testHooks:      cfg.TestHooks,
 		turnTimeout:    cfg.TurnTimeout,
 		requestTimeout: cfg.RequestTimeout,
+		evidence:       deps.Evidence,
 	}
 	c.audit = &auditStore{ks: deps.Audit}
 	c.d.newAgent = c.agentFactory(cfg, deps)

@@ -37,14 +37,18 @@ type (
 
 // caseTools implements agent.Tools for one turn by asking the case actor.
 type caseTools struct {
-	caseID  string
-	turn    int
-	timeout time.Duration
-	engine  *actor.Engine
-	parent  *actor.PID
+	caseID   string
+	turn     int
+	timeout  time.Duration
+	engine   *actor.Engine
+	parent   *actor.PID
+	evidence EvidenceSource // nil: the evidence tools are unavailable
 }
 
-var _ agent.Tools = (*caseTools)(nil)
+var (
+	_ agent.Tools         = (*caseTools)(nil)
+	_ agent.EvidenceTools = (*caseTools)(nil)
+)
 
 func (t *caseTools) ask(ctx context.Context, op any) (any, error) {
 	r := &request{caseID: t.caseID, op: op, reply: make(chan result, 1)}
@@ -99,6 +103,30 @@ func (t *caseTools) SearchKnowledge(context.Context, string, int) ([]agent.Sourc
 	return nil, agent.ErrToolUnavailable
 }
 
-func (t *caseTools) SearchEvidence(context.Context, string, int) ([]agent.EvidenceHit, error) {
-	return nil, agent.ErrToolUnavailable
+func (t *caseTools) SearchEvidence(ctx context.Context, query string, limit int) ([]agent.EvidenceHit, error) {
+	if t.evidence == nil {
+		return nil, agent.ErrToolUnavailable
+	}
+	return t.evidence.Search(ctx, t.caseID, query, limit)
+}
+
+func (t *caseTools) ListEvidence(ctx context.Context) ([]agent.EvidenceFile, error) {
+	if t.evidence == nil {
+		return nil, agent.ErrToolUnavailable
+	}
+	return t.evidence.List(ctx, t.caseID)
+}
+
+func (t *caseTools) ReadEvidence(ctx context.Context, id string, from, to int) (agent.EvidenceText, error) {
+	if t.evidence == nil {
+		return agent.EvidenceText{}, agent.ErrToolUnavailable
+	}
+	return t.evidence.Read(ctx, t.caseID, id, from, to)
+}
+
+func (t *caseTools) EvidenceTimeline(ctx context.Context) ([]agent.TimelineEvent, error) {
+	if t.evidence == nil {
+		return nil, agent.ErrToolUnavailable
+	}
+	return t.evidence.Timeline(ctx, t.caseID)
 }

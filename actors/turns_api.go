@@ -9,9 +9,10 @@ import (
 type TurnRequest struct {
 	Owner       string
 	CaseID      string
-	ClientMsgID string   // dedupe key: a repeated id gets the first ack and no second turn
-	Text        string   // the user's message (may be empty when Attachments carry the content)
-	Attachments []string // evidence/file ids already stored
+	ClientMsgID string        // dedupe key: a repeated id gets the first ack and no second turn
+	Text        string        // the user's message (may be empty when Attachments carry the content)
+	Attachments []string      // evidence/file ids already stored (WebSocket turns)
+	Evidence    []EvidenceRef // files uploaded with this turn (REST); recorded with the message
 	// IntentType/Intent carry the extension's intents (copilot contract §4.8):
 	// "status_transition" with {"to_state":…, "user_confirmed":true} and
 	// "confirmation" with {"confirmation_value":true|false}.

@@ -221,9 +221,12 @@ func (t *turn) execute(ctx context.Context, c llm.ToolCall) (callResult, error) 
 		}
 		return callResult{text: fmt.Sprintf("%s failed: %s; do not repeat the same call", c.Name, clip(oneLine(err.Error()), 300)), informative: true}, nil
 	}
-	_, search := act.(*knowledgeAction)
-	_, evSearch := act.(*evidenceAction)
-	return callResult{text: text, informative: search || evSearch}, nil
+	var informative bool
+	switch act.(type) {
+	case *knowledgeAction, *evidenceAction, listEvidenceAction, readEvidenceAction, timelineAction:
+		informative = true // the model has to read these before answering
+	}
+	return callResult{text: text, informative: informative}, nil
 }
 
 const limitNote = "\n(The tool limit for this turn is reached: answer now without calling tools.)"

@@ -48,6 +48,8 @@ type toolSpec struct {
 	// parse validates raw arguments; it returns the problems found or an
 	// action that is safe to run.
 	parse func(t *turn, raw string) (action, []string)
+	// needsEvidenceTools: offered only when the Tools implement EvidenceTools.
+	needsEvidenceTools bool
 }
 
 // action is a validated tool call.

@@ -72,6 +72,11 @@ func (t *turn) offers(s *toolSpec) bool {
 	if t.withdrawn[s.name] || !slices.Contains(s.statuses, t.status) {
 		return false
 	}
+	if s.needsEvidenceTools {
+		if _, ok := evidenceTools(t); !ok {
+			return false
+		}
+	}
 	return s.name != toolRequestStatusChange || len(t.allowedNext()) > 0
 }
 
