@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -143,4 +144,18 @@ func TestVersionAndUnknownCommand(t *testing.T) {
 	if _, _, err := runCmd(t, env(nil), "", "frobnicate"); err == nil {
 		t.Fatal("unknown command accepted")
 	}
+}
+
+// TestREADMEListsEveryFlag keeps the README's configuration table true.
+func TestREADMEListsEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveFlags(&serveConfig{}).VisitAll(func(f *flag.Flag) {
+		row := "| `--" + f.Name + "` | `" + envName(f.Name) + "` |"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README config table lacks the row for --%s (%s)", f.Name, envName(f.Name))
+		}
+	})
 }
