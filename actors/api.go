@@ -79,6 +79,33 @@ type CaseView struct {
 	Milestones    []string // completed milestone names
 	Seq           uint64   // last event sequence number
 	UploadedFiles int
+	Hypotheses    []HypothesisView
+	Solutions     []SolutionView
+	PendingStatus string // a status change the agent proposed, awaiting the user
+	Tokens        TokenUsage
+}
+
+// HypothesisView is one hypothesis of a case.
+type HypothesisView struct {
+	HypothesisID string `json:"hypothesis_id"`
+	Statement    string `json:"statement"`
+	Category     string `json:"category"`
+	Status       string `json:"status"`
+	Confidence   string `json:"confidence"`
+	Rationale    string `json:"rationale,omitempty"`
+}
+
+// SolutionView is one proposed solution.
+type SolutionView struct {
+	SolutionID  string `json:"solution_id"`
+	Kind        string `json:"kind"`
+	Description string `json:"description"`
+}
+
+// TokenUsage counts the LLM tokens a case has used.
+type TokenUsage struct {
+	Prompt     int64 `json:"prompt_tokens"`
+	Completion int64 `json:"completion_tokens"`
 }
 
 // ValidNextStates lists the statuses a case in status s may move to.

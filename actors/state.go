@@ -229,5 +229,15 @@ func (s *caseState) view() CaseView {
 	if ms == nil {
 		ms = []string{}
 	}
-	return CaseView{Row: s.row(), StatusHistory: hist, Milestones: ms, Seq: s.snap.Seq, UploadedFiles: int(s.snap.UploadedFiles)}
+	v := CaseView{Row: s.row(), StatusHistory: hist, Milestones: ms, Seq: s.snap.Seq, UploadedFiles: int(s.snap.UploadedFiles),
+		Hypotheses: []HypothesisView{}, Solutions: []SolutionView{}, PendingStatus: s.snap.PendingStatus,
+		Tokens: TokenUsage{Prompt: s.snap.PromptTokens, Completion: s.snap.CompletionTokens}}
+	for _, h := range s.snap.Hypotheses {
+		v.Hypotheses = append(v.Hypotheses, HypothesisView{HypothesisID: h.HypothesisId, Statement: h.Statement,
+			Category: h.Category, Status: h.Status, Confidence: h.Confidence, Rationale: h.Rationale})
+	}
+	for _, x := range s.snap.Solutions {
+		v.Solutions = append(v.Solutions, SolutionView{SolutionID: x.SolutionId, Kind: x.Kind, Description: x.Description})
+	}
+	return v
 }

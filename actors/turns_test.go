@@ -229,6 +229,12 @@ func TestToolCallsMoveMilestonesAndInvalidArgsAreRepaired(t *testing.T) {
 	if strings.Join(v.Milestones, ",") != "symptom_verified,timeline_established" {
 		t.Fatalf("milestones %v", v.Milestones)
 	}
+	if len(v.Hypotheses) != 1 || v.Hypotheses[0].Category != "config" || v.Hypotheses[0].Status != "active" {
+		t.Fatalf("hypotheses %+v", v.Hypotheses)
+	}
+	if v.Tokens.Prompt == 0 || v.Tokens.Completion == 0 {
+		t.Fatalf("token usage not recorded per case: %+v", v.Tokens)
+	}
 	sub.waitFor(t, "milestones event", func(f Frame) bool { return f.Type == "event" && f.Kind == "milestones" })
 	sub.waitFor(t, "hypothesis event", func(f Frame) bool { return f.Type == "event" && f.Kind == "hypothesis" })
 	reqs := fake.Requests()
