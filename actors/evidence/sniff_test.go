@@ -160,7 +160,7 @@ Check the pool size.
 )
 
 func TestSniff(t *testing.T) {
-	hdfs := readPrefix(t, "/work/shared/data/loghub/HDFS/HDFS_2k.log")
+	hdfs := readPrefix(t, hdfsSample)
 	png := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), bytes.Repeat([]byte{7}, 64)...)
 	gz := append([]byte{0x1f, 0x8b, 0x08, 0x00}, bytes.Repeat([]byte{1, 2, 3}, 50)...)
 	rnd := make([]byte, 4096)

@@ -5,13 +5,23 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/faultmaven/faultmaven/actors/evidence/loginsight"
 )
 
-const hdfsSample = "/work/shared/data/loghub/HDFS/HDFS_2k.log"
+// hdfsSample is a read-only loghub sample: FM_LOGHUB (set by the Makefile to
+// the shared/ folder beside the repository, where CI puts it), else the
+// workspace's copy.
+var hdfsSample = func() string {
+	dir := os.Getenv("FM_LOGHUB")
+	if dir == "" {
+		dir = "/work/shared/data/loghub"
+	}
+	return filepath.Join(dir, "HDFS", "HDFS_2k.log")
+}()
 
 // putSample uploads a read-only sample file, streaming it.
 func putSample(t *testing.T, h *harness, caseID, path string) File {

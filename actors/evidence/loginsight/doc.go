@@ -18,7 +18,9 @@
 //     count and leading tokens, similarity-threshold joining with
 //     wildcards, plus enumeration splitting (see Miner). One general
 //     configuration; nothing is tuned per log source.
-//   - analyzer.go: Analyze, one streaming pass in bounded memory.
+//   - analyzer.go, ips.go: Analyze, one streaming pass in bounded memory
+//     (levels, time range, templates, bursts, IPs, stack traces), and
+//     LooksBinary for sniffing.
 //   - digest.go: Report.Digest, markdown within a byte budget that says
 //     what it left out.
 //   - eval.go: GroupingAccuracy (the loghub metric) and EvaluateCSV.

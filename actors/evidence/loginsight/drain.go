@@ -2,6 +2,7 @@ package loginsight
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -125,6 +126,7 @@ type node struct {
 type group struct {
 	id     int
 	tokens []string
+	consts int // tokens that are not Wildcard
 	leaf   *node
 	count  int
 	enum   []enumPos
@@ -304,7 +306,9 @@ func (m *Miner) descend(toks []string) *node {
 }
 
 // best returns the leaf's group most similar to toks, if similar enough.
-// Ties go to the more general template (more wildcards).
+// Ties go to the more general template (more wildcards). A comparison stops
+// as soon as the group can no longer reach the threshold or the best so
+// far, which keeps floods of one-off lines cheap.
 func (m *Miner) best(leaf *node, toks []string) *group {
 	var (
 		best     *group
@@ -312,19 +316,24 @@ func (m *Miner) best(leaf *node, toks []string) *group {
 		bestWild = -1
 	)
 	for _, g := range leaf.groups {
-		consts, same := 0, 0
+		consts := g.consts
+		floor := max(m.cfg.Similarity, bestSim)
+		// most mismatches g can take and still reach floor
+		allowed := consts - int(math.Ceil(floor*float64(consts)-1e-9))
+		misses := 0
 		for i, t := range g.tokens {
-			if t == Wildcard {
-				continue
+			if t != Wildcard && t != toks[i] {
+				if misses++; misses > allowed {
+					break
+				}
 			}
-			consts++
-			if t == toks[i] {
-				same++
-			}
+		}
+		if misses > allowed {
+			continue
 		}
 		sim := 1.0
 		if consts > 0 {
-			sim = float64(same) / float64(consts)
+			sim = float64(consts-misses) / float64(consts)
 		}
 		wild := len(g.tokens) - consts
 		if sim > bestSim || (sim == bestSim && wild > bestWild) {
@@ -351,6 +360,9 @@ func (m *Miner) newGroup(leaf *node, toks []string) *group {
 	g := &group{id: m.nextID, tokens: make([]string, len(toks)), leaf: leaf, subs: map[string]*variant{}}
 	for i, t := range toks {
 		g.tokens[i] = strings.Clone(t)
+		if t != Wildcard {
+			g.consts++
+		}
 	}
 	m.groups[g.id] = g
 	leaf.groups = append(leaf.groups, g)
@@ -384,6 +396,7 @@ func (m *Miner) merge(g *group, toks []string) {
 			continue
 		}
 		g.tokens[i] = Wildcard
+		g.consts--
 		if !enumOn || len(g.enum) >= maxEnumPositions || strings.Contains(t, Wildcard) || strings.Contains(toks[i], Wildcard) {
 			continue
 		}

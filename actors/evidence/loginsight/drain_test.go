@@ -86,10 +86,10 @@ func TestMinerStructurallyDifferent(t *testing.T) {
 	}
 	got := templates(m)
 	want := map[string]int{
-		"disk full on <*>":                 1,
-		"cache miss for key users:<*>":     2,
-		"Starting service api":             1,
-		"Stopping service api now":         1,
+		"disk full on <*>":                  1,
+		"cache miss for key users:<*>":      2,
+		"Starting service api":              1,
+		"Stopping service api now":          1,
 		"worker <*> crashed: out of memory": 2,
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

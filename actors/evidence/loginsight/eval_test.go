@@ -8,12 +8,19 @@ import (
 	"testing"
 )
 
-// loghubDir holds the three loghub samples (see its README).
-const loghubDir = "/work/shared/data/loghub"
+// loghubDir holds the three loghub samples (see its README): FM_LOGHUB
+// (set by the Makefile to the shared/ folder beside the repository, where
+// CI puts it), else the workspace's copy.
+func loghubDir() string {
+	if d := os.Getenv("FM_LOGHUB"); d != "" {
+		return d
+	}
+	return "/work/shared/data/loghub"
+}
 
 func loghubFile(t testing.TB, name, suffix string) string {
 	t.Helper()
-	p := filepath.Join(loghubDir, name, name+"_2k"+suffix)
+	p := filepath.Join(loghubDir(), name, name+"_2k"+suffix)
 	if _, err := os.Stat(p); err != nil {
 		t.Skipf("loghub sample not available: %v", err)
 	}
@@ -22,9 +29,9 @@ func loghubFile(t testing.TB, name, suffix string) string {
 
 func TestGroupingAccuracy(t *testing.T) {
 	tests := []struct {
-		name            string
+		name             string
 		predicted, truth []string
-		want            float64
+		want             float64
 	}{
 		// truth A={0,1} B={2,3} C={4}; predicted x={0,1} y={2} z={3,4}:
 		// only A's two lines are grouped exactly → 2/5.

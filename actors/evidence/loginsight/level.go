@@ -204,8 +204,16 @@ func jsonLevel(line string) (Level, bool) {
 	return 0, false
 }
 
-// levelKeys introduce a level value in key=value or key: value form.
-var levelKeys = map[string]bool{"level": true, "lvl": true, "severity": true, "loglevel": true, "log.level": true, "priority": true}
+// isLevelKey: the keys that introduce a level value in key=value or
+// key: value form (log.level matches through its last word).
+func isLevelKey(w string) bool {
+	for _, k := range [...]string{"level", "lvl", "severity", "loglevel", "priority"} {
+		if strings.EqualFold(w, k) {
+			return true
+		}
+	}
+	return false
+}
 
 // scanLevelWords walks the letter runs of the header window.
 func scanLevelWords(line string) (Level, bool) {
@@ -232,7 +240,7 @@ func scanLevelWords(line string) (Level, bool) {
 		if j < len(line) {
 			next = line[j]
 		}
-		if levelKeys[strings.ToLower(w)] && (next == '=' || next == ':') {
+		if (next == '=' || next == ':') && isLevelKey(w) {
 			if l, ok := levelValue(line, j+1); ok {
 				return l, true
 			}

@@ -19,6 +19,7 @@ type synth struct {
 	runLen     int           // records per layout run
 	burstEvery int           // minutes between planted bursts (0: none)
 	burstLines int           // extra records in a burst minute
+	noise      float64       // share of one-off lines of random words (worst case for the miner)
 
 	lines   int64
 	planted []time.Time // start minute of each planted burst
@@ -111,6 +112,17 @@ func (s *synth) level() string {
 func (s *synth) record(b []byte, layout int) []byte {
 	s.lines++
 	t := s.clock
+	if s.noise > 0 && s.rng.Float64() < s.noise {
+		b = t.AppendFormat(b, "2006-01-02 15:04:05,000")
+		b = append(b, " WARN"...)
+		for range 3 + s.rng.IntN(10) {
+			b = append(b, ' ')
+			for range 2 + s.rng.IntN(8) {
+				b = append(b, byte('a'+s.rng.IntN(26)))
+			}
+		}
+		return append(b, '\n')
+	}
 	switch layout {
 	case 0: // log4j
 		lvl := s.level()

@@ -257,9 +257,10 @@ func daysIn(year, month int) int {
 	return time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }
 
-// mkTime builds the instant, validating the calendar date.
+// mkTime builds the instant, validating the calendar date. Years outside
+// 1970–2200 are placeholders ("0001-01-01 00:00:00"), not log times.
 func mkTime(y, mo, d, h, mi, sec, ns int, zoned bool, offset int, loc *time.Location) (time.Time, bool) {
-	if mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) {
+	if y < 1970 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) {
 		return time.Time{}, false
 	}
 	if zoned {

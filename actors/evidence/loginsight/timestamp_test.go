@@ -46,6 +46,8 @@ func TestDetectTimestamp(t *testing.T) {
 		{"invalid month", "order 2024-13-05 10:11:12 placed", time.Time{}, "", ""},
 		{"30 February", "2024-02-30 10:11:12 x", time.Time{}, "", ""},
 		{"date without time", "2024-03-05 started", time.Time{}, "", ""},
+		{"placeholder year", "0000-00-00 00:00:00 never", time.Time{}, "", ""},
+		{"year one", "0001/01/01 00:00:00 zero value", time.Time{}, "", ""},
 		{"five-digit year", "12024-03-05 10:11:12 x", time.Time{}, "", ""},
 		{"version and clock-ish", "v1.2.3 at 10:11 ok", time.Time{}, "", ""},
 		{"json small time is a duration", `{"time": 12, "msg":"x"}`, time.Time{}, "", ""},

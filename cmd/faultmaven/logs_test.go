@@ -1,0 +1,62 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func loghub(t *testing.T, rel string) string {
+	t.Helper()
+	dir := os.Getenv("FM_LOGHUB")
+	if dir == "" {
+		dir = "/work/shared/data/loghub"
+	}
+	p := filepath.Join(dir, rel)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("loghub sample not available: %v", err)
+	}
+	return p
+}
+
+func TestLogsEval(t *testing.T) {
+	out, _, err := runCmd(t, env(nil), "", "logs", "eval", loghub(t, "HDFS/HDFS_2k.log_structured.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "grouping accuracy=") || !strings.Contains(out, "expected=14") {
+		t.Fatalf("output:\n%s", out)
+	}
+}
+
+func TestLogsAnalyze(t *testing.T) {
+	out, _, err := runCmd(t, env(nil), "", "logs", "analyze", "--budget", "2000", loghub(t, "OpenSSH/OpenSSH_2k.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) == 0 || len(out) > 2100 || !strings.Contains(out, "2,000") && !strings.Contains(out, "2000") {
+		t.Fatalf("digest (%d bytes):\n%s", len(out), out)
+	}
+}
+
+func TestLogsErrors(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.log")
+	_ = os.WriteFile(empty, nil, 0o600)
+	bin := filepath.Join(dir, "bin.log")
+	_ = os.WriteFile(bin, []byte("\x00\x01\x02\x03\xff\xfe\x00\x00binary\x00"), 0o600)
+	csv := filepath.Join(dir, "x.csv")
+	_ = os.WriteFile(csv, []byte("a,b\n1,2\n"), 0o600)
+	for _, args := range [][]string{
+		{"logs", "analyze", filepath.Join(dir, "missing.log")},
+		{"logs", "analyze", empty},
+		{"logs", "analyze", bin},
+		{"logs", "eval", csv},
+		{"logs", "frobnicate"},
+	} {
+		if _, _, err := runCmd(t, env(nil), "", args...); err == nil {
+			t.Errorf("%v: want an error", args)
+		}
+	}
+}
