@@ -18,6 +18,9 @@ build:
 run: build
 	./bin/faultmaven serve --addr 127.0.0.1:8090 --data ./data --log-format console
 
+# The loghub samples live in the shared/ folder beside the repository.
+export FM_LOGHUB ?= $(firstword $(wildcard $(abspath ../shared/data/loghub)) /work/shared/data/loghub)
+
 # Every test, race detector on. The end-to-end tests build their own binary.
 test:
 	$(GO) test -race -count=1 -timeout 25m ./...
@@ -34,6 +37,7 @@ fmt:
 # Benchmarks; results are recorded by hand in docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./actors/ | tee bench-actors.out
+	FM_BENCH=1 $(GO) test -run '^$$' -bench AnalyzeLarge -benchtime 1x -timeout 30m ./actors/evidence/loginsight/ | tee bench-logs.out
 
 # Long crash-recovery soak: many more kill -9 points than CI runs.
 soak:

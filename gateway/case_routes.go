@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/faultmaven/faultmaven/actors"
 )
@@ -108,6 +111,16 @@ func (s *Server) deleteCase(w http.ResponseWriter, r *http.Request) error {
 	if err := s.cases.Delete(r.Context(), owner, id); err != nil {
 		return err
 	}
+	// The case is gone; its files go next. If that fails the user was
+	// still told the truth (the case is deleted) and the files are
+	// unreachable garbage, so it is logged, not reported.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), discardTimeout)
+	defer cancel()
+	if err := s.evidence.DeleteCase(ctx, id); err != nil {
+		info := infoFrom(r.Context())
+		info.logger().Error("evidence of a deleted case not removed", zap.String("request_id", info.id),
+			zap.String("case_id", id), zap.Error(err))
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -127,8 +140,25 @@ type caseUIResponse struct {
 	StatusHistory      []actors.StatusChange `json:"status_history"`
 	Degraded           bool                  `json:"degraded"`
 	Progress           *uiProgress           `json:"progress,omitempty"`
+	// Extras beyond the extension's contract (it ignores unknown fields):
+	// the investigation's state for the web UI and API clients.
+	Hypotheses        []actors.HypothesisView `json:"hypotheses"`
+	ActiveHypotheses  []actors.HypothesisView `json:"active_hypotheses"`
+	WorkingConclusion *uiConclusion           `json:"working_conclusion,omitempty"`
+	Solutions         []actors.SolutionView   `json:"solutions"`
+	PendingStatus     string                  `json:"pending_status_change,omitempty"`
+	TokenUsage        actors.TokenUsage       `json:"token_usage"`
 	*uiClosure
 }
+
+// uiConclusion is the leading hypothesis (§4.4 working_conclusion).
+type uiConclusion struct {
+	Summary    string `json:"summary"`
+	Confidence string `json:"confidence"`
+}
+
+// confidenceRank orders the domain's confidence levels.
+var confidenceRank = map[string]int{"speculation": 1, "probable": 2, "confident": 3, "verified": 4}
 
 type uiProgress struct {
 	CurrentStage         string   `json:"current_stage"`
@@ -159,6 +189,19 @@ func toCaseUI(v actors.CaseView) caseUIResponse {
 		ValidNextStates:    actors.ValidNextStates(state),
 		StatusHistory:      history,
 		Degraded:           row.Degraded,
+		Hypotheses:         nonNilSlice(v.Hypotheses),
+		ActiveHypotheses:   []actors.HypothesisView{},
+		Solutions:          nonNilSlice(v.Solutions),
+		PendingStatus:      v.PendingStatus,
+		TokenUsage:         v.Tokens,
+	}
+	for _, h := range ui.Hypotheses {
+		if h.Status == "active" || h.Status == "captured" || h.Status == "validated" {
+			ui.ActiveHypotheses = append(ui.ActiveHypotheses, h)
+			if ui.WorkingConclusion == nil || confidenceRank[h.Confidence] > confidenceRank[ui.WorkingConclusion.Confidence] {
+				ui.WorkingConclusion = &uiConclusion{Summary: h.Statement, Confidence: h.Confidence}
+			}
+		}
 	}
 	if ui.ValidNextStates == nil {
 		ui.ValidNextStates = []string{}
@@ -173,6 +216,7 @@ func toCaseUI(v actors.CaseView) caseUIResponse {
 			CurrentStage:        "diagnosis",
 			CompletedIndicators: milestones,
 			TotalEvidence:       v.UploadedFiles,
+			ActiveHypotheses:    len(ui.ActiveHypotheses),
 		}
 	case actors.StatusResolved, actors.StatusClosed:
 		ui.uiClosure = &uiClosure{ClosureReason: row.ClosureReason, ClosedAt: row.ClosedAt, ResolvedAt: row.ResolvedAt}
@@ -188,6 +232,15 @@ func (s *Server) caseUI(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.cases.View(r.Context(), owner, id)
 	if err != nil {
 		return err
+	}
+	// Files uploaded outside a turn have no event in the case's log, so
+	// the evidence store has the true count.
+	if files, err := s.evidence.List(r.Context(), id); err == nil {
+		v.UploadedFiles = len(files)
+	} else {
+		info := infoFrom(r.Context())
+		info.logger().Warn("evidence count unavailable for /ui", zap.String("request_id", info.id),
+			zap.String("case_id", id), zap.Error(err))
 	}
 	ui := toCaseUI(v)
 	if row, ok := CaseFrom(r.Context()); ok && row.Degraded {
@@ -285,4 +338,11 @@ func (s *Server) changeStatus(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, row)
 	return nil
+}
+
+func nonNilSlice[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

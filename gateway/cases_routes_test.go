@@ -218,6 +218,9 @@ func TestCaseRoutesIDOR(t *testing.T) {
 		"GET /api/v1/cases/{case_id}/ui", "GET /api/v1/cases/{case_id}/messages",
 		"POST /api/v1/cases/{case_id}/title", "POST /api/v1/cases/{case_id}/close",
 		"POST /api/v1/cases/{case_id}/status", "POST /api/v1/cases/{case_id}/later/{file_id}",
+		"POST /api/v1/cases/{case_id}/turns", "GET /api/v1/cases/{case_id}/timeline",
+		"GET /api/v1/cases/{case_id}/uploaded-files", "POST /api/v1/cases/{case_id}/uploaded-files",
+		"GET /api/v1/cases/{case_id}/uploaded-files/{file_id}", "DELETE /api/v1/cases/{case_id}/uploaded-files/{file_id}",
 	} {
 		if !seen[must] {
 			t.Fatalf("walk missed %s (found %v)", must, routes)

@@ -321,8 +321,11 @@ type page struct {
 
 // parsePage reads ?limit&offset: limit defaults to 50 and must be 1..100,
 // offset defaults to 0 and must not be negative.
-func parsePage(q url.Values) (page, error) {
-	p := page{Limit: defaultPageLimit}
+func parsePage(q url.Values) (page, error) { return parsePageDefault(q, defaultPageLimit) }
+
+// parsePageDefault is parsePage with another default limit.
+func parsePageDefault(q url.Values, defaultLimit int) (page, error) {
+	p := page{Limit: defaultLimit}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxPageLimit {

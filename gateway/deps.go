@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/faultmaven/faultmaven/actors"
+	"github.com/faultmaven/faultmaven/actors/evidence"
 	"github.com/faultmaven/faultmaven/gateway/auth"
 	"github.com/faultmaven/faultmaven/gateway/session"
 )
@@ -55,4 +56,26 @@ type CaseService interface {
 	// Egress is the audit of what was sent to LLMs for a case; it checks
 	// no owner, so only admins may reach it.
 	Egress(ctx context.Context, caseID string) ([]actors.EgressRecord, error)
+	// Timeline merges the case's own history with what its evidence says
+	// happened when, oldest first.
+	Timeline(ctx context.Context, owner, caseID string) ([]actors.TimelineEntry, error)
+}
+
+// EvidenceService is what the gateway needs from the evidence store
+// (implemented by *evidence.Store). It knows cases only by id and checks no
+// owner: every caller must have checked the caller's ownership of caseID
+// first (CaseRouter does, the WebSocket asks the case service). A file id
+// of another case is evidence.ErrNotFound, like one that does not exist.
+type EvidenceService interface {
+	// Put streams u.Body into the store; over the store's cap it is
+	// evidence.ErrTooLarge and an empty body evidence.ErrEmpty, and in both
+	// cases nothing is kept.
+	Put(ctx context.Context, u evidence.Upload) (evidence.File, error)
+	List(ctx context.Context, caseID string) ([]evidence.File, error)
+	Get(ctx context.Context, caseID, fileID string) (evidence.File, error)
+	// Digests returns the files with their LLM digests, newest first, one
+	// per distinct content.
+	Digests(ctx context.Context, caseID string) ([]evidence.File, error)
+	Delete(ctx context.Context, caseID, fileID string) error
+	DeleteCase(ctx context.Context, caseID string) error
 }

@@ -1,15 +1,20 @@
 // Package gateway is FaultMaven's HTTP layer: the chi router, the middleware
 // every request passes through, the client-visible error envelope, the REST
 // handlers of the copilot contract (reference/copilot-contract.md) for
-// discovery, local auth, client sessions, cases and turns (with their job
-// polling), the admin egress audit, the WebSocket protocol v1 at
-// /api/v1/ws (docs/protocol.md), plus /healthz, /readyz and /metrics.
+// discovery, local auth, client sessions, cases, turns (with their job
+// polling) and evidence (uploaded files, the case timeline), the admin
+// egress audit, the WebSocket protocol v1 at /api/v1/ws (docs/protocol.md),
+// plus /healthz, /readyz and /metrics.
 //
 // It owns no state of its own. Accounts and tokens belong to gateway/auth,
-// client sessions to gateway/session, cases to package actors; the gateway
-// reaches them only through the small consumer interfaces in deps.go, turns
-// HTTP into calls on them, and turns their sentinel errors into one
-// {"detail","code"} envelope through the single table in errors.go.
+// client sessions to gateway/session, cases to package actors, evidence
+// files to actors/evidence; the gateway reaches them only through the small
+// consumer interfaces in deps.go, turns HTTP into calls on them, and turns
+// their sentinel errors into one {"detail","code"} envelope through the
+// single table in errors.go. It is also where modules are joined:
+// NewEvidenceSource adapts the evidence store to what the case actors need.
+// The evidence store knows no users, so every evidence call comes after the
+// caller's ownership of the case was checked.
 //
 // Request pipeline, outermost first: request id → client IP → access log and
 // latency histogram → panic recovery → CORS → per-IP rate limit → JSON body
@@ -32,8 +37,10 @@
 // case system shuts down. Case actors reach a connection only through
 // Deliver, a non-blocking enqueue into a bounded queue.
 //
-// Must not: log the Authorization header, tokens, query strings, bodies or
-// WebSocket frame contents; block a case actor in Deliver; show an internal
+// Must not: log the Authorization header, tokens, query strings, bodies,
+// file names or contents, or WebSocket frame contents; hold an upload in
+// memory (multipart bodies are streamed part by part into the evidence
+// store, never parsed with ParseMultipartForm); block a case actor in Deliver; show an internal
 // error's text to a client; answer 401 for anything but a missing or bad
 // bearer token, or use the word "session" in a 401 (the extension would then
 // drop its session instead of logging out); read or write any keyspace.

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/faultmaven/faultmaven/actors"
+	"github.com/faultmaven/faultmaven/actors/evidence"
 	"github.com/faultmaven/faultmaven/gateway/auth"
 	"github.com/faultmaven/faultmaven/gateway/session"
 )
@@ -34,6 +35,7 @@ const (
 	CodeRegistrationClosed = "REGISTRATION_CLOSED"
 	CodeNotFound           = "NOT_FOUND"
 	CodeCaseNotFound       = "CASE_NOT_FOUND"
+	CodeFileNotFound       = "FILE_NOT_FOUND"
 	CodeSessionNotFound    = "SESSION_NOT_FOUND"
 	CodeUserNotFound       = "USER_NOT_FOUND"
 	CodeMethodNotAllowed   = "METHOD_NOT_ALLOWED"
@@ -70,6 +72,7 @@ var statusByCode = map[string]int{
 	CodeRegistrationClosed: http.StatusForbidden,
 	CodeNotFound:           http.StatusNotFound,
 	CodeCaseNotFound:       http.StatusNotFound,
+	CodeFileNotFound:       http.StatusNotFound,
 	CodeSessionNotFound:    http.StatusNotFound,
 	CodeUserNotFound:       http.StatusNotFound,
 	CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
@@ -103,6 +106,7 @@ var wsCodeByCode = map[string]string{
 	CodeInvalidToken:      wsErrUnauthorized,
 	CodeNotFound:          wsErrNotFound,
 	CodeCaseNotFound:      wsErrNotFound,
+	CodeFileNotFound:      wsErrNotFound,
 	CodeInvalidTransition: "invalid_transition",
 	CodeTooLarge:          "too_large",
 	CodeRateLimited:       wsErrRateLimited,
@@ -144,6 +148,7 @@ var (
 	errRouteNotFound    = &Error{CodeNotFound, "Not found"}
 	errMethodNotAllowed = &Error{CodeMethodNotAllowed, "Method not allowed"}
 	errCaseNotFound     = &Error{CodeCaseNotFound, "Case not found"}
+	errFileNotFound     = &Error{CodeFileNotFound, "File not found"}
 	errInternal         = &Error{CodeInternal, "internal error"}
 )
 
@@ -166,6 +171,14 @@ func ClientError(err error) (e Error, internal bool) {
 		return *errTooLarge, false
 	case errors.Is(err, actors.ErrNotFound):
 		return *errCaseNotFound, false
+	case errors.Is(err, evidence.ErrNotFound):
+		return *errFileNotFound, false
+	case errors.Is(err, evidence.ErrTooLarge):
+		return Error{CodeTooLarge, fileTooLarge(err)}, false
+	case errors.Is(err, evidence.ErrEmpty):
+		return Error{CodeValidation, "The file is empty (0 bytes); nothing was stored"}, false
+	case errors.Is(err, evidence.ErrInvalidInput):
+		return Error{CodeValidation, reason(err, evidence.ErrInvalidInput, "Invalid file")}, false
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		return Error{CodeInvalidCredentials, "Invalid username or password"}, false
 	case errors.Is(err, auth.ErrInvalidToken):
@@ -222,6 +235,16 @@ func reason(err, sentinel error, fallback string) string {
 		r = strings.ToValidUTF8(r[:maxReason], "") + "…"
 	}
 	return r
+}
+
+// fileTooLarge keeps the limit the evidence store names ("evidence: file
+// is larger than the 50 MB limit").
+func fileTooLarge(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "file is larger than"); i >= 0 {
+		return "The " + msg[i:]
+	}
+	return "The file is too large"
 }
 
 // errorBody is the envelope of contract §7: detail is always a string.

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/faultmaven/faultmaven/actors"
+	"github.com/faultmaven/faultmaven/actors/evidence"
 	"github.com/faultmaven/faultmaven/gateway/auth"
 	"github.com/faultmaven/faultmaven/gateway/session"
 )
@@ -48,6 +49,10 @@ func TestClientErrorTable(t *testing.T) {
 		{wrap(context.Canceled), 499, CodeClientClosed, ""},
 		{&http.MaxBytesError{Limit: 10}, 413, CodeTooLarge, ""},
 		{validation("limit must be an integer from 1 to 100"), 422, CodeValidation, "limit must be an integer from 1 to 100"},
+		{wrap(evidence.ErrNotFound), 404, CodeFileNotFound, "File not found"},
+		{evidence.ErrTooLarge, 413, CodeTooLarge, "The file is too large"},
+		{wrap(evidence.ErrEmpty), 422, CodeValidation, "The file is empty (0 bytes); nothing was stored"},
+		{fmt.Errorf("%w: upload source \"x\" (want file_upload, …)", evidence.ErrInvalidInput), 422, CodeValidation, `upload source "x" (want file_upload, …)`},
 		{errors.New("pebble: disk on fire at /var/lib/x"), 500, CodeInternal, "internal error"},
 	} {
 		t.Run(tc.err.Error(), func(t *testing.T) {
@@ -68,6 +73,12 @@ func TestClientErrorTable(t *testing.T) {
 				t.Fatalf("a 401 mentions sessions: %q", got.Message)
 			}
 		})
+	}
+}
+
+func TestFileNotFoundOverWebSocket(t *testing.T) {
+	if got := WSCode(CodeFileNotFound); got != wsErrNotFound {
+		t.Fatalf("FILE_NOT_FOUND is %q over the WebSocket, want %q", got, wsErrNotFound)
 	}
 }
 

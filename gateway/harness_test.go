@@ -25,6 +25,7 @@ import (
 	"github.com/faultmaven/faultmaven/actors"
 	"github.com/faultmaven/faultmaven/actors/agent/llm"
 	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
+	"github.com/faultmaven/faultmaven/actors/evidence"
 	"github.com/faultmaven/faultmaven/gateway/auth"
 	"github.com/faultmaven/faultmaven/gateway/session"
 	"github.com/faultmaven/faultmaven/persistence"
@@ -32,9 +33,10 @@ import (
 
 // The real services satisfy the consumer interfaces.
 var (
-	_ AuthService    = (*auth.Service)(nil)
-	_ SessionService = (*session.Service)(nil)
-	_ CaseService    = (*actors.Cases)(nil)
+	_ AuthService     = (*auth.Service)(nil)
+	_ SessionService  = (*session.Service)(nil)
+	_ CaseService     = (*actors.Cases)(nil)
+	_ EvidenceService = (*evidence.Store)(nil)
 )
 
 // tinyArgon keeps password hashing far below a millisecond under -race.
@@ -42,8 +44,9 @@ var tinyArgon = auth.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1, KeyLen: 32
 
 const testPassword = "correct horse battery"
 
-// env is a Server wired to the real auth, session and case services on a
-// Pebble store over an in-memory filesystem, logging into an observer.
+// env is a Server wired to the real auth, session, case and evidence
+// services on a Pebble store over an in-memory filesystem (or the disk,
+// with onDisk) and a blob store on disk, logging into an observer.
 type env struct {
 	t     testing.TB
 	srv   *Server
@@ -51,9 +54,14 @@ type env struct {
 	auth  *auth.Service
 	sess  *session.Service
 	cases *actors.Cases
-	logs  *observer.ObservedLogs
-	reg   *prometheus.Registry
-	ready func() error
+	evid  *evidence.Store
+	db    *persistence.Store
+	// dataDir is the data directory, alone in a directory of its own
+	// (filepath.Dir(dataDir) holds nothing else).
+	dataDir string
+	logs    *observer.ObservedLogs
+	reg     *prometheus.Registry
+	ready   func() error
 }
 
 type envOption struct {
@@ -62,6 +70,9 @@ type envOption struct {
 	// llm, when set, answers turns (through the real llm.Chain).
 	llm      *llmtest.Server
 	casesCfg actors.Config
+	// onDisk runs Pebble on the real filesystem too.
+	onDisk      bool
+	evidenceCfg evidence.Config
 }
 
 func newEnv(t testing.TB, cfg Config, opts ...func(*envOption)) *env {
@@ -70,7 +81,12 @@ func newEnv(t testing.TB, cfg Config, opts ...func(*envOption)) *env {
 	for _, f := range opts {
 		f(&o)
 	}
-	store, err := persistence.Open(t.TempDir(), &persistence.Options{FS: vfs.NewMem(), NoBlobs: true})
+	dataDir := filepath.Join(t.TempDir(), "data")
+	popts := &persistence.Options{FS: vfs.NewMem()} // blobs are always on disk
+	if o.onDisk {
+		popts = nil
+	}
+	store, err := persistence.Open(dataDir, popts)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -94,7 +110,11 @@ func newEnv(t testing.TB, cfg Config, opts ...func(*envOption)) *env {
 	if err != nil {
 		t.Fatalf("session.New: %v", err)
 	}
-	deps := actors.Deps{Keyspace: space(persistence.SpaceCase)}
+	evid, err := evidence.New(space(persistence.SpaceEvid), store.Blobs(), o.evidenceCfg)
+	if err != nil {
+		t.Fatalf("evidence.New: %v", err)
+	}
+	deps := actors.Deps{Keyspace: space(persistence.SpaceCase), Evidence: NewEvidenceSource(evid)}
 	if o.llm != nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		t.Cleanup(tr.CloseIdleConnections) // runs after the cases shut down (for goleak)
@@ -134,9 +154,10 @@ func newEnv(t testing.TB, cfg Config, opts ...func(*envOption)) *env {
 	})
 	core, logs := observer.New(zapcore.DebugLevel)
 	reg := prometheus.NewRegistry()
-	e := &env{t: t, auth: authSvc, sess: sessSvc, cases: cases, logs: logs, reg: reg, ready: o.ready}
+	e := &env{t: t, auth: authSvc, sess: sessSvc, cases: cases, evid: evid, db: store, dataDir: dataDir,
+		logs: logs, reg: reg, ready: o.ready}
 	srv, err := New(cfg, Deps{
-		Logger: zap.New(core), Auth: authSvc, Sessions: sessSvc, Cases: cases,
+		Logger: zap.New(core), Auth: authSvc, Sessions: sessSvc, Cases: cases, Evidence: evid,
 		Ready: o.ready, Gatherer: reg, Registerer: reg,
 	})
 	if err != nil {

@@ -426,7 +426,7 @@ func TestMetricsEndpoint(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	e := newEnv(t, Config{})
-	good := Deps{Auth: e.auth, Sessions: e.sess, Cases: e.cases}
+	good := Deps{Auth: e.auth, Sessions: e.sess, Cases: e.cases, Evidence: e.evid}
 	for _, tc := range []struct {
 		name string
 		cfg  Config
@@ -436,10 +436,11 @@ func TestNewValidates(t *testing.T) {
 		{"negative limit", Config{RateLimitUser: -1}, good},
 		{"negative body cap", Config{MaxBodyBytes: -5}, good},
 		{"negative proxies", Config{TrustedProxies: -1}, good},
-		{"no auth", Config{}, Deps{Sessions: e.sess, Cases: e.cases}},
-		{"no sessions", Config{}, Deps{Auth: e.auth, Cases: e.cases}},
-		{"no cases", Config{}, Deps{Auth: e.auth, Sessions: e.sess}},
-		{"gatherer without registerer", Config{}, Deps{Auth: e.auth, Sessions: e.sess, Cases: e.cases, Gatherer: e.reg}},
+		{"no auth", Config{}, Deps{Sessions: e.sess, Cases: e.cases, Evidence: e.evid}},
+		{"no sessions", Config{}, Deps{Auth: e.auth, Cases: e.cases, Evidence: e.evid}},
+		{"no cases", Config{}, Deps{Auth: e.auth, Sessions: e.sess, Evidence: e.evid}},
+		{"no evidence", Config{}, Deps{Auth: e.auth, Sessions: e.sess, Cases: e.cases}},
+		{"gatherer without registerer", Config{}, Deps{Auth: e.auth, Sessions: e.sess, Cases: e.cases, Evidence: e.evid, Gatherer: e.reg}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := New(tc.cfg, tc.deps); err == nil {

@@ -11,8 +11,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// Deps are the services the gateway serves. Auth, Sessions and Cases are
-// required. Ready (nil: always ready) backs /readyz. Registerer receives the
+// Deps are the services the gateway serves. Auth, Sessions, Cases and
+// Evidence are required. Ready (nil: always ready) backs /readyz. Registerer receives the
 // gateway's metrics and Gatherer is what /metrics exposes; leave both nil
 // for a private registry, or set both.
 type Deps struct {
@@ -20,6 +20,7 @@ type Deps struct {
 	Auth       AuthService
 	Sessions   SessionService
 	Cases      CaseService
+	Evidence   EvidenceService
 	Ready      func() error
 	Gatherer   prometheus.Gatherer
 	Registerer prometheus.Registerer
@@ -32,6 +33,7 @@ type Server struct {
 	auth     AuthService
 	sessions SessionService
 	cases    CaseService
+	evidence EvidenceService
 	ready    func() error
 	gatherer prometheus.Gatherer
 	metrics  *httpMetrics
@@ -60,6 +62,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("%w: Deps.Sessions is required", ErrInvalidConfig)
 	case deps.Cases == nil:
 		return nil, fmt.Errorf("%w: Deps.Cases is required", ErrInvalidConfig)
+	case deps.Evidence == nil:
+		return nil, fmt.Errorf("%w: Deps.Evidence is required (an *evidence.Store)", ErrInvalidConfig)
 	case (deps.Gatherer == nil) != (deps.Registerer == nil):
 		return nil, fmt.Errorf("%w: set both Deps.Gatherer and Deps.Registerer, or neither for a private registry", ErrInvalidConfig)
 	}
@@ -83,6 +87,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		auth:      deps.Auth,
 		sessions:  deps.Sessions,
 		cases:     deps.Cases,
+		evidence:  deps.Evidence,
 		ready:     deps.Ready,
 		gatherer:  deps.Gatherer,
 		metrics:   m,
@@ -165,6 +170,11 @@ func (s *Server) routes() {
 			r.Post("/api/v1/cases/{case_id}/close", s.handle(s.closeCase))
 			r.Post("/api/v1/cases/{case_id}/status", s.handle(s.changeStatus))
 			r.Post("/api/v1/cases/{case_id}/turns", s.handle(s.submitTurn))
+			r.Get("/api/v1/cases/{case_id}/timeline", s.handle(s.caseTimeline))
+			r.Get("/api/v1/cases/{case_id}/uploaded-files", s.handle(s.listFiles))
+			r.Post("/api/v1/cases/{case_id}/uploaded-files", s.handle(s.uploadFile))
+			r.Get("/api/v1/cases/{case_id}/uploaded-files/{file_id}", s.handle(s.getFile))
+			r.Delete("/api/v1/cases/{case_id}/uploaded-files/{file_id}", s.handle(s.deleteFile))
 		})
 	})
 	s.root = r

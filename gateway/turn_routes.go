@@ -4,21 +4,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"go.uber.org/zap"
 
 	"github.com/faultmaven/faultmaven/actors"
+	"github.com/faultmaven/faultmaven/actors/evidence"
 )
 
 // REST turns (contract §5): POST /api/v1/cases/{case_id}/turns drives the
@@ -26,7 +24,10 @@ import (
 // answer, and otherwise answers 202 with a job to poll at
 // GET /api/v1/jobs/{job_id}. Nothing is cached here: a repeated
 // Idempotency-Key becomes the same client_msg_id, the case actor answers
-// it with the first ack, and the outcome is rebuilt from the case's log.
+// it with the first ack, and the outcome is rebuilt from the case's log
+// (attachments from its EvidenceAdded events and the evidence store).
+// Uploaded files and pastes are streamed into the evidence store and
+// recorded with the user's message; the agent sees their digests.
 // Also the operators' view of what left for an LLM:
 // GET /api/v1/admin/cases/{case_id}/egress.
 
@@ -85,40 +86,69 @@ func (s *Server) submitTurn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tooBig := &Error{CodeTooLarge, fmt.Sprintf("The turn is larger than the upload limit of %s", byteSize(s.cfg.MaxUploadBytes))}
 	if r.ContentLength > s.cfg.MaxUploadBytes {
-		return tooBig
+		return s.errUploadTooLarge()
 	}
-	var body io.Reader = http.NoBody
-	if r.Body != nil {
-		body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadBytes)
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return errTurnMedia
 	}
-	form, err := parseTurnForm(r.Header.Get("Content-Type"), body, s.cfg.MaxUploadBytes)
-	var maxErr *http.MaxBytesError
-	if errors.As(err, &maxErr) {
-		return tooBig
+	// Files and the paste are stored as they stream in; if anything
+	// later in the request fails, they are removed again, so a refused
+	// request leaves neither a turn nor files behind.
+	up := s.newUploads(r, caseID)
+	put := func(u turnUpload, f *turnFields) error {
+		ev := evidence.Upload{CaseID: caseID, Filename: u.Name, UploadSource: evidence.SourceFileUpload,
+			Turn: up.nextTurn(), Body: u.Body}
+		if u.Paste {
+			ev.Filename, ev.UploadSource, ev.SourceURL = pasteLabel(f, time.Now())
+		}
+		return up.put(ev)
+	}
+	var fields turnFields
+	switch mt {
+	case "multipart/form-data":
+		r.Body = s.uploadBody(w, r)
+		mr, merr := r.MultipartReader()
+		if merr != nil {
+			return &Error{CodeMalformedForm, "multipart/form-data needs a boundary"}
+		}
+		fields, err = parseTurnMultipart(mr, put)
+	case "application/x-www-form-urlencoded":
+		fields, err = parseTurnURLEncoded(s.body(w, r), put)
+	default:
+		return errTurnMedia
 	}
 	if err != nil {
-		return err
+		up.discard()
+		return s.uploadError(err)
 	}
-	text, err := form.turnText()
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(text) == "" && form.IntentType == "" {
+	if fields.Query == "" && len(up.files) == 0 && fields.IntentType == "" {
 		return validation("a turn needs a query, pasted_content or a file")
 	}
-	req := actors.TurnRequest{Owner: owner, CaseID: caseID, Text: text, IntentType: form.IntentType, Intent: form.IntentData}
+	req := actors.TurnRequest{Owner: owner, CaseID: caseID, Text: fields.Query, Evidence: evidenceRefs(up.files),
+		IntentType: fields.IntentType, Intent: fields.IntentData}
 	if key != "" {
 		req.ClientMsgID = restClientMsgID(key)
 	}
 	ack, err := s.cases.SubmitTurn(r.Context(), req)
 	if err != nil {
+		if outcomeUnknown(err) {
+			// The case may have stored the turn after all: keep what it
+			// may name. A retry with the same key finds out.
+			up.keep("turn outcome unknown", err)
+		} else {
+			up.discard()
+		}
 		return err
 	}
-	var atts []attachmentResult
-	if len(form.Files) > 0 || form.PastedContent != "" {
-		atts = form.attachmentResults(caseID, ack.Turn, s.messageTime(r.Context(), owner, ack))
+	atts := attachmentsOf(up.files)
+	if ack.Duplicate {
+		// A replay of a key: the first request's files stand.
+		up.discard()
+		if atts, err = s.turnAttachments(r.Context(), owner, caseID, ack.Seq-1, ack.Turn); err != nil {
+			return err
+		}
 	}
 	out, err := s.cases.AwaitTurn(r.Context(), owner, ack, s.cfg.TurnSyncWait)
 	if err != nil {
@@ -137,6 +167,25 @@ func (s *Server) submitTurn(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// pasteLabel names a paste the way the extension recognises it (contract
+// §5.2: the "pasted-content-" and "page-capture-" prefixes).
+func pasteLabel(f *turnFields, now time.Time) (filename, uploadSource, sourceURL string) {
+	stamp := strconv.FormatInt(now.Unix(), 10)
+	if f.pageCapture() {
+		return "page-capture-" + stamp + ".txt", evidence.SourcePageCapture, f.SourceURL
+	}
+	return "pasted-content-" + stamp + ".txt", evidence.SourcePaste, ""
+}
+
+var errTurnMedia = &Error{CodeUnsupportedMedia, "Send the turn as multipart/form-data"}
+
+// outcomeUnknown reports whether a failed call may still have reached the
+// case (it answered too late, or crashed while handling it).
+func outcomeUnknown(err error) bool {
+	return errors.Is(err, actors.ErrTimeout) || errors.Is(err, actors.ErrCaseFailed) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
 // restClientMsgID turns an Idempotency-Key into the turn's client_msg_id.
 // Keys longer than the case service accepts are hashed.
 func restClientMsgID(key string) string {
@@ -152,51 +201,6 @@ func failReason(reason string) string {
 		return "The turn failed"
 	}
 	return truncateRunes(reason, maxReason)
-}
-
-// messageTime is when the user message of ack was stored, read from its
-// event so that a replayed request reports the same uploaded_at. It peeks
-// at one replayed frame and refuses the rest (the case then drops the
-// subscription at once, so there is nothing to unsubscribe). On any
-// failure it falls back to now.
-func (s *Server) messageTime(ctx context.Context, owner string, ack actors.Ack) time.Time {
-	p := &peek{}
-	_, err := s.cases.Subscribe(ctx, owner, ack.CaseID, ack.Seq-1, p)
-	if err != nil && !errors.Is(err, actors.ErrSlowSubscriber) {
-		return time.Now()
-	}
-	f, ok := p.frame()
-	var d struct {
-		CreatedAt time.Time `json:"created_at"`
-	}
-	if !ok || f.Seq != ack.Seq || json.Unmarshal(f.Data, &d) != nil || d.CreatedAt.IsZero() {
-		return time.Now()
-	}
-	return d.CreatedAt
-}
-
-// peek is a Subscriber that takes the first frame and refuses the rest.
-type peek struct {
-	mu  sync.Mutex
-	got *actors.Frame
-}
-
-func (p *peek) Deliver(f actors.Frame) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.got == nil {
-		p.got = &f
-	}
-	return false
-}
-
-func (p *peek) frame() (actors.Frame, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.got == nil {
-		return actors.Frame{}, false
-	}
-	return *p.got, true
 }
 
 // Job ids name a turn: "turn.<case_id>.<turn>".
@@ -257,7 +261,11 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch out.Status {
 	case actors.TurnCompleted:
-		resp := toTurnResponse(out, nil)
+		atts, err := s.turnAttachments(r.Context(), owner, caseID, 0, turn)
+		if err != nil {
+			return err
+		}
+		resp := toTurnResponse(out, atts)
 		writeJSON(w, http.StatusOK, jobResponse{Status: actors.TurnCompleted, Result: &resp})
 	case actors.TurnFailed:
 		writeJSON(w, http.StatusOK, jobResponse{Status: actors.TurnFailed, Error: &jobError{Message: failReason(out.Reason)}})

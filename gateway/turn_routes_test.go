@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"mime/multipart"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/textproto"
 	"net/url"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -99,18 +101,28 @@ func TestRESTTurnSyncAndIdempotent(t *testing.T) {
 		t.Fatalf("attachments_processed: %s", first)
 	}
 	att := atts[0].(map[string]any)
-	wantKeys(t, "attachment", att, "filename", "file_size", "source_type", "evidence_id", "file_id",
+	wantExactKeys(t, "attachment", att, "filename", "file_size", "source_type", "evidence_id", "file_id",
 		"processing_status", "upload_source", "uploaded_at")
-	if att["filename"] != "pg[31mgol.log" || att["source_type"] != "file_upload" || att["processing_status"] != "completed" ||
-		att["file_size"] != float64(len(logLine)+len("\n```\nnot a fence break\n")) {
-		t.Fatalf("attachment: %v", att)
+	stored, err := e.evid.List(context.Background(), id)
+	if err != nil || len(stored) != 1 {
+		t.Fatalf("stored files %+v, %v", stored, err)
 	}
-	// The file reached the model inside the turn text, in an unbreakable fence.
+	sf := stored[0]
+	if att["filename"] != "pg[31mgol.log" || sf.Filename != "pg[31mgol.log" || att["source_type"] != string(sf.Kind) ||
+		att["file_id"] != sf.FileID || att["evidence_id"] != sf.FileID || att["processing_status"] != "completed" ||
+		att["upload_source"] != "file_upload" || sf.UploadedAtTurn != 1 ||
+		att["file_size"] != float64(len(logLine)+len("\n```\nnot a fence break\n")) {
+		t.Fatalf("attachment %v, stored %+v", att, sf)
+	}
+	// The file reached the model as a digest in the context, not pasted
+	// into the user's message.
 	reqs := e.llm.Requests()
 	asked := reqs[len(reqs)-1].LastUser()
-	if !strings.Contains(asked, "why did postgres stop?") || !strings.Contains(asked, logLine) ||
-		!strings.Contains(asked, "File pg[31mgol.log:\n````\n") {
+	if !strings.Contains(asked, "why did postgres stop?") || strings.Contains(asked, logLine) {
 		t.Fatalf("the model was asked %q", asked)
+	}
+	if !requestContains(reqs[len(reqs)-1], "pg[31mgol.log") {
+		t.Fatalf("the file is not in the model's context")
 	}
 
 	// The same key again: the same body, no second LLM call.
@@ -146,9 +158,22 @@ func TestRESTTurnSyncAndIdempotent(t *testing.T) {
 		Atts []attachmentResult `json:"attachments_processed"`
 	}
 	_ = json.Unmarshal(rec.Body.Bytes(), &pasted)
-	if len(pasted.Atts) != 1 || pasted.Atts[0].SourceType != "page_capture" || pasted.Atts[0].Filename != "page-capture-3.txt" ||
-		pasted.Atts[0].UploadSource != "page_capture" || pasted.Atts[0].FileSize != len("HTTP 502 from upstream") {
+	if len(pasted.Atts) != 1 || pasted.Atts[0].SourceType != "page_capture" || !strings.HasPrefix(pasted.Atts[0].Filename, "page-capture-") ||
+		pasted.Atts[0].UploadSource != "page_capture" || pasted.Atts[0].FileSize != int64(len("HTTP 502 from upstream")) {
 		t.Fatalf("page capture: %s", rec.Body)
+	}
+	f, err := e.evid.Get(context.Background(), id, pasted.Atts[0].FileID)
+	if err != nil || f.SourceURL != "https://grafana.example/d/abc" || f.UploadedAtTurn != 3 {
+		t.Fatalf("stored page capture %+v, %v", f, err)
+	}
+	// A plain paste.
+	body, ctype = multipartBody(t, formPart{name: "query", content: "and this"}, formPart{name: "pasted_content", content: "ERROR boom"})
+	rec = e.postTurn(tok, id, body, ctype)
+	wantStatus(t, rec, http.StatusOK)
+	_ = json.Unmarshal(rec.Body.Bytes(), &pasted)
+	if len(pasted.Atts) != 1 || pasted.Atts[0].SourceType != "text_paste" || !strings.HasPrefix(pasted.Atts[0].Filename, "pasted-content-") ||
+		pasted.Atts[0].UploadSource != "paste" {
+		t.Fatalf("paste: %s", rec.Body)
 	}
 
 	// A turn the model fails: 502 with the reason, and the job says so.
@@ -159,7 +184,7 @@ func TestRESTTurnSyncAndIdempotent(t *testing.T) {
 	if !strings.Contains(eb.Detail, "language model") {
 		t.Fatalf("failure detail %q", eb.Detail)
 	}
-	rec = e.call("GET", "/api/v1/jobs/turn."+id+".4", tok, "")
+	rec = e.call("GET", "/api/v1/jobs/turn."+id+".5", tok, "")
 	if got := decode[jobResponse](t, rec); got.Status != "failed" || got.Error == nil || got.Error.Message != eb.Detail {
 		t.Fatalf("failed job: %s", rec.Body)
 	}
@@ -173,7 +198,8 @@ func TestRESTTurnAsyncJob(t *testing.T) {
 	id := e.newCase(tok)
 	e.llm.Enqueue(llmtest.Reply{Content: "Slow but sure.", TTFT: 700 * time.Millisecond})
 
-	body, ctype := multipartBody(t, formPart{name: "query", content: "take your time"})
+	body, ctype := multipartBody(t, formPart{name: "query", content: "take your time"},
+		formPart{name: "files", filename: "slow.log", content: "2024-05-01T03:12:00Z ERROR slow disk\n"})
 	rec := e.postTurn(tok, id, body, ctype, "Idempotency-Key", "opt_msg_async_0001")
 	wantStatus(t, rec, http.StatusAccepted)
 	job := "turn." + id + ".1"
@@ -201,14 +227,29 @@ func TestRESTTurnAsyncJob(t *testing.T) {
 		return done.Status == "completed"
 	})
 	if done.Result == nil || done.Result.AgentResponse != "Slow but sure." || done.Result.TurnNumber != 1 ||
-		done.Result.AttachmentsProcessed == nil || done.Result.CaseState != "inquiry" {
+		done.Result.CaseState != "inquiry" {
 		t.Fatalf("completed job: %+v", done)
 	}
-	// Replaying the key once the turn is done answers 200 at once.
+	// The job result describes the turn's file, rebuilt from the case's log.
+	files, err := e.evid.List(context.Background(), id)
+	if err != nil || len(files) != 1 {
+		t.Fatalf("files %+v %v", files, err)
+	}
+	if want := []attachmentResult{attachmentOf(files[0])}; !reflect.DeepEqual(done.Result.AttachmentsProcessed, want) {
+		t.Fatalf("job attachments %+v, want %+v", done.Result.AttachmentsProcessed, want)
+	}
+	// Replaying the key once the turn is done answers 200 at once, with
+	// the same attachments and no second copy of the file.
 	rec = e.postTurn(tok, id, body, ctype, "Idempotency-Key", "opt_msg_async_0001")
 	wantStatus(t, rec, http.StatusOK)
 	if e.llm.RequestCount() != 1 {
 		t.Fatalf("%d LLM requests", e.llm.RequestCount())
+	}
+	if got := decode[turnResponse](t, rec); !reflect.DeepEqual(got.AttachmentsProcessed, done.Result.AttachmentsProcessed) {
+		t.Fatalf("replay attachments %+v, job's %+v", got.AttachmentsProcessed, done.Result.AttachmentsProcessed)
+	}
+	if files, _ := e.evid.List(context.Background(), id); len(files) != 1 {
+		t.Fatalf("the replay left %d files", len(files))
 	}
 }
 
@@ -254,10 +295,12 @@ func TestRESTTurnRefusals(t *testing.T) {
 	}{
 		{"empty", nil, nil, 422, CodeValidation, "a turn needs a query, pasted_content or a file"},
 		{"intent_data not JSON", []formPart{q, {name: "intent_type", content: "confirmation"}, {name: "intent_data", content: "{yes"}}, nil, 422, CodeValidation, "intent_data must be a JSON object"},
-		{"binary file", []formPart{q, {name: "files", filename: "core.bin", content: "\x7fELF\x00\x01"}}, nil, 422, CodeValidation, "only text files up to 1 MiB are supported in turns for now"},
+		{"empty file", []formPart{q, {name: "files", filename: "empty.log"}}, nil, 422, CodeValidation, "The file is empty (0 bytes); nothing was stored"},
+		{"good file, then an empty one", []formPart{q, {name: "files", filename: "a.log", content: "ERROR x\n"}, {name: "files", filename: "empty.log"}}, nil, 422, CodeValidation, ""},
 		{"bad idempotency key", []formPart{q}, []string{"Idempotency-Key", "short"}, 422, CodeValidation, ""},
-		{"too large", []formPart{q, {name: "files", filename: "big.log", content: strings.Repeat("x", 600<<10)}}, nil, 413, CodeTooLarge, "The turn is larger than the upload limit of 512 KiB"},
-		{"too much text", []formPart{{name: "pasted_content", content: strings.Repeat("y", 150<<10)}, {name: "query", content: strings.Repeat("z", 100<<10)}}, nil, 422, CodeValidation, "the query and its text attachments must together be at most 200000 bytes for now"},
+		{"too large", []formPart{q, {name: "files", filename: "a.log", content: "first\n"}, {name: "files", filename: "big.log", content: strings.Repeat("x", 600<<10)}}, nil, 413, CodeTooLarge, "The upload is larger than the limit of 512 KiB; nothing was stored"},
+		{"too much text", []formPart{{name: "pasted_content", content: strings.Repeat("y", 150<<10)}, {name: "query", content: strings.Repeat("z", 200_001)}}, nil, 422, CodeValidation, "query is too long (at most 200000 bytes)"},
+		{"the case refuses the turn after its file was stored", []formPart{{name: "files", filename: "a.log", content: "x\n"}, {name: "intent_type", content: "status_transition"}, {name: "intent_data", content: `{"to_state":"nonsense","user_confirmed":true}`}}, nil, 409, CodeInvalidTransition, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body, ctype := multipartBody(t, tc.parts...)
@@ -274,6 +317,14 @@ func TestRESTTurnRefusals(t *testing.T) {
 	if n := e.llm.RequestCount(); n != 0 {
 		t.Fatalf("refused turns reached the LLM %d times", n)
 	}
+	// Refused turns left neither a turn nor a file behind.
+	if row := decode[map[string]any](t, e.call("GET", "/api/v1/cases/"+id, tok, "")); row["current_turn"] != float64(0) {
+		t.Fatalf("a refused turn was stored: %v", row)
+	}
+	if files, err := e.evid.List(context.Background(), id); err != nil || len(files) != 0 {
+		t.Fatalf("refused turns left files: %+v %v", files, err)
+	}
+	e.wantNoBlobs()
 }
 
 func TestAbsoluteURL(t *testing.T) {

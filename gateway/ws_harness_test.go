@@ -35,6 +35,7 @@ type liveEnv struct {
 type liveOption struct {
 	tune   func(h *wsHub) // adjust WebSocket clocks and limits before serving
 	sndBuf int            // server socket send buffer (bytes) of the first accepted connection
+	env    []func(*envOption)
 }
 
 func newLiveEnv(t testing.TB, cfg Config, opts ...func(*liveOption)) *liveEnv {
@@ -45,7 +46,7 @@ func newLiveEnv(t testing.TB, cfg Config, opts ...func(*liveOption)) *liveEnv {
 	}
 	fake := llmtest.New()
 	t.Cleanup(fake.Close) // after the cases have shut down: a turn may still be streaming
-	e := newEnv(t, cfg, func(eo *envOption) { eo.llm = fake })
+	e := newEnv(t, cfg, append([]func(*envOption){func(eo *envOption) { eo.llm = fake }}, o.env...)...)
 	if o.tune != nil {
 		o.tune(e.srv.ws)
 	}

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/faultmaven/faultmaven/actors"
+	"github.com/faultmaven/faultmaven/actors/evidence"
 	"github.com/faultmaven/faultmaven/gateway/auth"
 )
 
@@ -236,13 +237,18 @@ func (c *wsConn) unsubscribe(caseID string) {
 }
 
 func (c *wsConn) turn(f clientFrame) {
+	refs, err := c.attachments(f)
+	if err != nil {
+		c.serviceError(err, f.CaseID, f.ClientMsgID)
+		return
+	}
 	c.mu.Lock()
 	c.ack = pendingAck{caseID: f.CaseID, clientMsgID: f.ClientMsgID}
 	c.mu.Unlock()
 	ctx, cancel := c.call()
 	ack, err := c.s.cases.SubmitTurn(ctx, actors.TurnRequest{
 		Owner: c.user.UserID, CaseID: f.CaseID, ClientMsgID: f.ClientMsgID,
-		Text: f.Text, Attachments: f.Attachments,
+		Text: f.Text, Evidence: refs,
 	})
 	cancel()
 	c.mu.Lock()
@@ -256,6 +262,39 @@ func (c *wsConn) turn(f clientFrame) {
 	if !sent { // a duplicate, or this connection is not subscribed to the case
 		c.send(ackFrame{Type: "ack", ClientMsgID: ack.ClientMsgID, CaseID: ack.CaseID, Seq: ack.Seq, Turn: ack.Turn})
 	}
+}
+
+// attachments resolves a turn's attachments, ids of files uploaded to the
+// case with POST /api/v1/cases/{case_id}/uploaded-files, into the
+// references the case records with the message. The evidence store knows
+// no owners, so the case's ownership is checked first: a file id of
+// someone else's case is "not_found" like the case itself.
+func (c *wsConn) attachments(f clientFrame) ([]actors.EvidenceRef, error) {
+	if len(f.Attachments) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := c.call()
+	defer cancel()
+	if _, err := c.s.cases.Get(ctx, c.user.UserID, f.CaseID); err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(f.Attachments))
+	var files []evidence.File
+	for _, id := range f.Attachments {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		file, err := c.s.evidence.Get(ctx, f.CaseID, id)
+		if errors.Is(err, evidence.ErrNotFound) {
+			return nil, &Error{CodeFileNotFound, "attachment " + id + " is not a file uploaded to this case"}
+		}
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, file)
+	}
+	return evidenceRefs(files), nil
 }
 
 // serviceError answers a failed call into the case service with an error

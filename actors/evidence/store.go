@@ -426,7 +426,9 @@ func (s *Store) checkUpload(u *Upload) error {
 // cleanURL keeps a display-only URL printable and bounded.
 func cleanURL(s string) string {
 	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || dropRune(r) {
+		// Unlike a file name, a URL keeps its slashes: drop only what is
+		// invisible or breaks lines.
+		if r != '/' && r != '\\' && dropRune(r) {
 			return -1
 		}
 		return r

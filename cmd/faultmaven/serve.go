@@ -16,6 +16,7 @@ import (
 	"github.com/faultmaven/faultmaven/actors"
 	"github.com/faultmaven/faultmaven/actors/agent"
 	"github.com/faultmaven/faultmaven/actors/agent/llm"
+	"github.com/faultmaven/faultmaven/actors/evidence"
 	"github.com/faultmaven/faultmaven/gateway"
 	"github.com/faultmaven/faultmaven/gateway/auth"
 	"github.com/faultmaven/faultmaven/gateway/session"
@@ -64,6 +65,8 @@ type serveConfig struct {
 	WSOrigins         listFlag
 	WSMaxConns        int
 	MaxUpload         int64
+	DigestBudget      int
+	SearchTimeout     time.Duration
 }
 
 func serveFlags(cfg *serveConfig) *flag.FlagSet {
@@ -101,6 +104,8 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.Var(&cfg.WSOrigins, "ws-origins", "comma-separated browser origins allowed to open the WebSocket (default: --cors-origins); clients without an Origin header are always allowed")
 	fs.IntVar(&cfg.WSMaxConns, "ws-max-conns-per-user", 20, "open WebSocket connections allowed per user")
 	fs.Int64Var(&cfg.MaxUpload, "max-upload", 50<<20, "largest upload (turn with files, evidence) in bytes")
+	fs.IntVar(&cfg.DigestBudget, "digest-budget", 8000, "characters of an evidence file's digest handed to the LLM")
+	fs.DurationVar(&cfg.SearchTimeout, "evidence-search-timeout", 2*time.Second, "time limit of one evidence search (regular expressions included)")
 	fs.IntVar(&cfg.ContextTokens, "context-tokens", 12000, "token budget of the prompt sent to the LLM (recent turns verbatim, older ones summarised); at least 6000")
 	fs.IntVar(&cfg.ReplyTokens, "reply-tokens", 1500, "most tokens the LLM may write in one reply")
 	fs.BoolVar(&cfg.RedactEmails, "redact-emails", false, "also replace e-mail addresses with pseudonyms before text is sent to an LLM")
@@ -166,6 +171,12 @@ func (c *serveConfig) validate() error {
 	}
 	if c.MaxUpload < 1024 {
 		bad("--max-upload (FM_MAX_UPLOAD) must be at least 1024 bytes, got %d", c.MaxUpload)
+	}
+	if c.DigestBudget < 500 || c.DigestBudget > 100_000 {
+		bad("--digest-budget (FM_DIGEST_BUDGET) must be 500..100000, got %d", c.DigestBudget)
+	}
+	if c.SearchTimeout < 10*time.Millisecond || c.SearchTimeout > time.Minute {
+		bad("--evidence-search-timeout (FM_EVIDENCE_SEARCH_TIMEOUT) must be between 10ms and 1m")
 	}
 	if c.ContextTokens < 6000 || c.ContextTokens > 1_000_000 {
 		bad("--context-tokens (FM_CONTEXT_TOKENS) must be 6000..1000000, got %d", c.ContextTokens)
@@ -320,6 +331,17 @@ func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*n
 	if client == nil {
 		log.Warn("no LLM configured (--llm-base-url / FM_LLM_BASE_URL): turns get retrieval-only answers")
 	}
+	evidKS, err := store.Keyspace(persistence.SpaceEvid)
+	if err != nil {
+		return fail(err)
+	}
+	evid, err := evidence.New(evidKS, store.Blobs(), evidence.Config{
+		MaxUpload: cfg.MaxUpload, DigestBudget: cfg.DigestBudget, SearchTimeout: cfg.SearchTimeout,
+		Logger: log.Named("evidence"),
+	})
+	if err != nil {
+		return fail(err)
+	}
 	n.engine, err = actor.NewEngine(actor.NewEngineConfig())
 	if err != nil {
 		return fail(fmt.Errorf("start actor engine: %w", err))
@@ -330,7 +352,7 @@ func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*n
 		TurnTimeout: cfg.TurnTimeout, RedactEmails: cfg.RedactEmails,
 		Agent: agent.Config{ContextTokens: cfg.ContextTokens, MaxTokens: cfg.ReplyTokens},
 	}, actors.Deps{Keyspace: caseKS, Engine: n.engine, Logger: log.Named("cases"), Metrics: reg,
-		LLM: client, Audit: auditKS, NodeSecret: nodeSecret})
+		LLM: client, Audit: auditKS, NodeSecret: nodeSecret, Evidence: gateway.NewEvidenceSource(evid)})
 	if err != nil {
 		return fail(err)
 	}
@@ -341,7 +363,7 @@ func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*n
 		TurnSyncWait: cfg.TurnSyncWait, PublicURL: cfg.PublicURL,
 		WSOrigins: cfg.WSOrigins, WSMaxConnsPerUser: cfg.WSMaxConns, MaxUploadBytes: cfg.MaxUpload,
 	}, gateway.Deps{
-		Logger: log, Auth: n.auth, Sessions: sessions, Cases: n.cases,
+		Logger: log, Auth: n.auth, Sessions: sessions, Cases: n.cases, Evidence: evid,
 		Ready: func() error {
 			if err := store.Healthy(); err != nil {
 				return fmt.Errorf("storage: %w", err)
