@@ -17,6 +17,7 @@ import (
 	"github.com/faultmaven/faultmaven/actors/agent/redact"
 	"github.com/faultmaven/faultmaven/actors/casepb"
 	"github.com/oklog/ulid/v2"
+	"go.uber.org/zap"
 )
 
 // Limits of a turn request.
@@ -25,6 +26,7 @@ const (
 	maxClientMsgID  = 128
 	maxAttachments  = 20
 	autoTitleLength = 60
+	knowledgeHits   = 5 // knowledge hits put into a turn's context
 )
 
 // Turn-related operations carried by request.op.
@@ -301,7 +303,8 @@ func (a *caseActor) startTurn(ctx *actor.Context, q queuedTurn) {
 	ag := a.d.newAgent(a.id, q.n)
 	t := &turnActor{
 		caseID: a.id, casePID: ctx.PID(), turn: q.n, input: in, agent: ag, runCtx: runCtx, rt: &turnRuntime{},
-		tools: &caseTools{caseID: a.id, turn: q.n, timeout: a.d.requestTimeout, evidence: a.d.evidence},
+		tools: &caseTools{caseID: a.id, owner: a.state.snap.Owner, turn: q.n, timeout: a.d.requestTimeout,
+			evidence: a.d.evidence, knowledge: a.d.knowledge},
 	}
 	pid := ctx.Engine().Spawn(newTurnActor(t), "turn", actor.WithID(a.id+"."+strconv.Itoa(q.n)),
 		actor.WithInboxSize(64), actor.WithMaxRestarts(1<<30))
@@ -345,6 +348,17 @@ func (a *caseActor) turnInput(q queuedTurn) (agent.Input, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), a.d.requestTimeout)
 		in.Evidence, err = a.d.evidence.Digests(ctx, a.id)
 		cancel()
+	}
+	if err == nil && a.d.knowledge != nil && strings.TrimSpace(q.text) != "" {
+		// An in-memory index lookup; a failure only costs the hits.
+		ctx, cancel := context.WithTimeout(context.Background(), a.d.requestTimeout)
+		hits, kerr := a.d.knowledge.Search(ctx, sn.Owner, a.id, q.text, knowledgeHits)
+		cancel()
+		if kerr == nil {
+			in.Knowledge = hits
+		} else {
+			a.d.log.Warn("knowledge search for the turn context failed", zap.String("case_id", a.id), zap.Error(kerr))
+		}
 	}
 	return in, err
 }

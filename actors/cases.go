@@ -77,6 +77,9 @@ type Deps struct {
 	// Evidence serves the case's uploaded files to the agent (digests in the
 	// context, the evidence tools) and to the timeline; nil disables them.
 	Evidence EvidenceSource
+	// Knowledge serves search_knowledge and the knowledge hits put into each
+	// turn's context; nil disables them.
+	Knowledge KnowledgeSource
 	// NodeSecret keys the per-case pseudonyms of secrets (≥ 32 random bytes,
 	// stable across restarts so a secret keeps its pseudonym).
 	NodeSecret []byte
@@ -97,6 +100,7 @@ type caseDeps struct {
 	requestTimeout time.Duration
 	newAgent       func(caseID string, turn int) *agent.Agent
 	evidence       EvidenceSource
+	knowledge      KnowledgeSource
 }
 
 // Cases is the case system's API: the gateway calls it, it routes commands to
@@ -149,6 +153,7 @@ func NewCases(cfg Config, deps Deps) (*Cases, error) {
 		turnTimeout:    cfg.TurnTimeout,
 		requestTimeout: cfg.RequestTimeout,
 		evidence:       deps.Evidence,
+		knowledge:      deps.Knowledge,
 	}
 	c.audit = &auditStore{ks: deps.Audit}
 	c.d.newAgent = c.agentFactory(cfg, deps)

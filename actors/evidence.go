@@ -23,6 +23,14 @@ type EvidenceSource interface {
 	Timeline(ctx context.Context, caseID string) ([]agent.TimelineEvent, error)
 }
 
+// KnowledgeSource searches the knowledge base on behalf of a case's owner
+// (declared here, by the consumer; cmd wires the embed module to it). It
+// must only return documents the owner may see: global ones, the owner's
+// own, and those attached to this case.
+type KnowledgeSource interface {
+	Search(ctx context.Context, owner, caseID, query string, limit int) ([]agent.Source, error)
+}
+
 // EvidenceRef is an uploaded file attached to a turn; its metadata goes into
 // the case's event log with the user's message.
 type EvidenceRef struct {

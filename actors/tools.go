@@ -37,12 +37,14 @@ type (
 
 // caseTools implements agent.Tools for one turn by asking the case actor.
 type caseTools struct {
-	caseID   string
-	turn     int
-	timeout  time.Duration
-	engine   *actor.Engine
-	parent   *actor.PID
-	evidence EvidenceSource // nil: the evidence tools are unavailable
+	caseID    string
+	turn      int
+	timeout   time.Duration
+	engine    *actor.Engine
+	parent    *actor.PID
+	evidence  EvidenceSource  // nil: the evidence tools are unavailable
+	knowledge KnowledgeSource // nil: search_knowledge is unavailable
+	owner     string
 }
 
 var (
@@ -99,8 +101,11 @@ func (t *caseTools) RequestStatusChange(ctx context.Context, to, reason string) 
 	return err
 }
 
-func (t *caseTools) SearchKnowledge(context.Context, string, int) ([]agent.Source, error) {
-	return nil, agent.ErrToolUnavailable
+func (t *caseTools) SearchKnowledge(ctx context.Context, query string, limit int) ([]agent.Source, error) {
+	if t.knowledge == nil {
+		return nil, agent.ErrToolUnavailable
+	}
+	return t.knowledge.Search(ctx, t.owner, t.caseID, query, limit)
 }
 
 func (t *caseTools) SearchEvidence(ctx context.Context, query string, limit int) ([]agent.EvidenceHit, error) {
