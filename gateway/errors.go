@@ -10,6 +10,7 @@ import (
 
 	"github.com/faultmaven/faultmaven/actors"
 	"github.com/faultmaven/faultmaven/actors/evidence"
+	"github.com/faultmaven/faultmaven/embed"
 	"github.com/faultmaven/faultmaven/gateway/auth"
 	"github.com/faultmaven/faultmaven/gateway/session"
 )
@@ -56,6 +57,8 @@ const (
 	CodeUnsupportedMedia   = "UNSUPPORTED_MEDIA_TYPE"
 	CodeOriginRefused      = "ORIGIN_NOT_ALLOWED"
 	CodeBadHandshake       = "BAD_HANDSHAKE"
+	CodeDocumentNotFound   = "DOCUMENT_NOT_FOUND"
+	CodeForbidden          = "FORBIDDEN"
 )
 
 // statusClientClosed is nginx's convention for "the client went away before
@@ -93,6 +96,8 @@ var statusByCode = map[string]int{
 	CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
 	CodeOriginRefused:      http.StatusForbidden,
 	CodeBadHandshake:       http.StatusBadRequest,
+	CodeDocumentNotFound:   http.StatusNotFound,
+	CodeForbidden:          http.StatusForbidden,
 }
 
 // wsCodeByCode is the same table for WebSocket error frames, whose codes
@@ -179,6 +184,18 @@ func ClientError(err error) (e Error, internal bool) {
 		return Error{CodeValidation, "The file is empty (0 bytes); nothing was stored"}, false
 	case errors.Is(err, evidence.ErrInvalidInput):
 		return Error{CodeValidation, reason(err, evidence.ErrInvalidInput, "Invalid file")}, false
+	case errors.Is(err, embed.ErrNotFound):
+		return Error{CodeDocumentNotFound, "Document not found"}, false
+	case errors.Is(err, embed.ErrForbidden):
+		return Error{CodeForbidden, reason(err, embed.ErrForbidden, "Only an admin may do that")}, false
+	case errors.Is(err, embed.ErrUnsupported):
+		return Error{CodeUnsupportedMedia, reason(err, embed.ErrUnsupported, "Unsupported document format")}, false
+	case errors.Is(err, embed.ErrTooLarge):
+		return Error{CodeTooLarge, reason(err, embed.ErrTooLarge, "The document is too large")}, false
+	case errors.Is(err, embed.ErrEmpty):
+		return Error{CodeValidation, "The document is empty; nothing was stored"}, false
+	case errors.Is(err, embed.ErrInvalidInput):
+		return Error{CodeValidation, reason(err, embed.ErrInvalidInput, "Invalid document")}, false
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		return Error{CodeInvalidCredentials, "Invalid username or password"}, false
 	case errors.Is(err, auth.ErrInvalidToken):

@@ -252,7 +252,7 @@ func TestEvidenceSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := evidence.New(ks, db.Blobs(), evidence.Config{})
+	store, err := evidence.New(ks, ks.Blobs(), evidence.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

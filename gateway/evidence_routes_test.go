@@ -393,7 +393,7 @@ func TestHostileFileNames(t *testing.T) {
 	if err != nil || len(siblings) != 1 || siblings[0].Name() != filepath.Base(e.dataDir) {
 		t.Fatalf("beside the data dir: %v %v", siblings, err)
 	}
-	blobPath := regexp.MustCompile(`^blobs/([0-9a-f]{2})/([0-9a-f]{64})$`)
+	blobPath := regexp.MustCompile(`^blobs/[a-z]+/([0-9a-f]{2})/([0-9a-f]{64})$`)
 	err = filepath.WalkDir(e.dataDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

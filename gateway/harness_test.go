@@ -26,6 +26,7 @@ import (
 	"github.com/faultmaven/faultmaven/actors/agent/llm"
 	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
 	"github.com/faultmaven/faultmaven/actors/evidence"
+	"github.com/faultmaven/faultmaven/embed"
 	"github.com/faultmaven/faultmaven/gateway/auth"
 	"github.com/faultmaven/faultmaven/gateway/session"
 	"github.com/faultmaven/faultmaven/persistence"
@@ -55,6 +56,7 @@ type env struct {
 	sess  *session.Service
 	cases *actors.Cases
 	evid  *evidence.Store
+	kb    *embed.KB
 	db    *persistence.Store
 	// dataDir is the data directory, alone in a directory of its own
 	// (filepath.Dir(dataDir) holds nothing else).
@@ -110,11 +112,18 @@ func newEnv(t testing.TB, cfg Config, opts ...func(*envOption)) *env {
 	if err != nil {
 		t.Fatalf("session.New: %v", err)
 	}
-	evid, err := evidence.New(space(persistence.SpaceEvid), store.Blobs(), o.evidenceCfg)
+	evidKS := space(persistence.SpaceEvid)
+	evid, err := evidence.New(evidKS, evidKS.Blobs(), o.evidenceCfg)
 	if err != nil {
 		t.Fatalf("evidence.New: %v", err)
 	}
-	deps := actors.Deps{Keyspace: space(persistence.SpaceCase), Evidence: NewEvidenceSource(evid)}
+	kbKS := space(persistence.SpaceKB)
+	kb, err := embed.Open(kbKS, kbKS.Blobs(), embed.Config{})
+	if err != nil {
+		t.Fatalf("embed.Open: %v", err)
+	}
+	t.Cleanup(func() { _ = kb.Close() })
+	deps := actors.Deps{Keyspace: space(persistence.SpaceCase), Evidence: NewEvidenceSource(evid), Knowledge: NewKnowledgeSource(kb)}
 	if o.llm != nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		t.Cleanup(tr.CloseIdleConnections) // runs after the cases shut down (for goleak)
@@ -154,10 +163,10 @@ func newEnv(t testing.TB, cfg Config, opts ...func(*envOption)) *env {
 	})
 	core, logs := observer.New(zapcore.DebugLevel)
 	reg := prometheus.NewRegistry()
-	e := &env{t: t, auth: authSvc, sess: sessSvc, cases: cases, evid: evid, db: store, dataDir: dataDir,
+	e := &env{t: t, auth: authSvc, sess: sessSvc, cases: cases, evid: evid, kb: kb, db: store, dataDir: dataDir,
 		logs: logs, reg: reg, ready: o.ready}
 	srv, err := New(cfg, Deps{
-		Logger: zap.New(core), Auth: authSvc, Sessions: sessSvc, Cases: cases, Evidence: evid,
+		Logger: zap.New(core), Auth: authSvc, Sessions: sessSvc, Cases: cases, Evidence: evid, Knowledge: kb,
 		Ready: o.ready, Gatherer: reg, Registerer: reg,
 	})
 	if err != nil {

@@ -21,6 +21,7 @@ type Deps struct {
 	Sessions   SessionService
 	Cases      CaseService
 	Evidence   EvidenceService
+	Knowledge  KnowledgeService // optional: nil answers the knowledge routes with 503
 	Ready      func() error
 	Gatherer   prometheus.Gatherer
 	Registerer prometheus.Registerer
@@ -28,18 +29,19 @@ type Deps struct {
 
 // Server is the HTTP layer: build it with New, serve Handler.
 type Server struct {
-	cfg      Config
-	log      *zap.Logger
-	auth     AuthService
-	sessions SessionService
-	cases    CaseService
-	evidence EvidenceService
-	ready    func() error
-	gatherer prometheus.Gatherer
-	metrics  *httpMetrics
-	origins  originMatcher
-	limit    limiters
-	ws       *wsHub
+	cfg       Config
+	log       *zap.Logger
+	auth      AuthService
+	sessions  SessionService
+	cases     CaseService
+	evidence  EvidenceService
+	knowledge KnowledgeService
+	ready     func() error
+	gatherer  prometheus.Gatherer
+	metrics   *httpMetrics
+	origins   originMatcher
+	limit     limiters
+	ws        *wsHub
 	// wsOrigins are the browser origins allowed to open a WebSocket.
 	wsOrigins originMatcher
 
@@ -88,6 +90,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		sessions:  deps.Sessions,
 		cases:     deps.Cases,
 		evidence:  deps.Evidence,
+		knowledge: deps.Knowledge,
 		ready:     deps.Ready,
 		gatherer:  deps.Gatherer,
 		metrics:   m,
@@ -158,6 +161,7 @@ func (s *Server) routes() {
 		r.Post("/api/v1/cases", s.handle(s.createCase))
 		r.Get("/api/v1/jobs/{job_id}", s.handle(s.getJob))
 		r.Get("/api/v1/admin/cases/{case_id}/egress", s.handle(s.caseEgress))
+		s.mountKnowledge(r)
 
 		s.inCases = r.Group(func(r chi.Router) {
 			r.Use(s.caseScope)

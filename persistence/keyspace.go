@@ -15,7 +15,15 @@ type Keyspace struct {
 	store  *Store
 	name   string
 	prefix []byte
+	blobs  *BlobStore
 }
+
+// Blobs is the module's own content-addressed blob store,
+// <data>/blobs/<keyspace>/ (nil with Options.NoBlobs). Blobs are per module
+// for the same reason keys are: each module counts its own references, and
+// one module deleting content it no longer needs must never remove a copy
+// another module still uses.
+func (k *Keyspace) Blobs() *BlobStore { return k.blobs }
 
 // Name is the keyspace's name ("case", "auth", ...).
 func (k *Keyspace) Name() string { return k.name }

@@ -141,7 +141,11 @@ func TestBlobStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	b := s.Blobs()
+	ks, err := s.Keyspace(SpaceEvid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := ks.Blobs()
 	info, err := b.Put(strings.NewReader("hello logs"), 100)
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +165,7 @@ func TestBlobStore(t *testing.T) {
 	if _, err := b.Put(bytes.NewReader(make([]byte, 101)), 100); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("too large: %v", err)
 	}
-	left, _ := os.ReadDir(filepath.Join(dir, "blobs", "tmp"))
+	left, _ := os.ReadDir(filepath.Join(dir, "blobs", "evid", "tmp"))
 	if len(left) != 0 {
 		t.Fatalf("temp files left behind: %v", left)
 	}

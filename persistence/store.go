@@ -74,7 +74,7 @@ type Store struct {
 	dir     string
 	db      *pebble.DB
 	lock    *pebble.Lock
-	blobs   *BlobStore
+	noBlobs bool
 	onWrite WriteObserver
 
 	mu      sync.Mutex
@@ -109,23 +109,12 @@ func Open(dir string, opts *Options) (*Store, error) {
 		_ = lock.Close()
 		return nil, fmt.Errorf("persistence: open pebble at %s: %w", dbDir, err)
 	}
-	s := &Store{dir: dir, db: db, lock: lock, onWrite: opts.OnWrite, claimed: map[string]bool{}}
-	if !opts.NoBlobs {
-		s.blobs, err = openBlobs(filepath.Join(dir, "blobs"))
-		if err != nil {
-			_ = db.Close()
-			_ = lock.Close()
-			return nil, err
-		}
-	}
+	s := &Store{dir: dir, db: db, lock: lock, onWrite: opts.OnWrite, claimed: map[string]bool{}, noBlobs: opts.NoBlobs}
 	return s, nil
 }
 
 // Dir is the data directory the store was opened on.
 func (s *Store) Dir() string { return s.dir }
-
-// Blobs returns the content-addressed blob store (nil with Options.NoBlobs).
-func (s *Store) Blobs() *BlobStore { return s.blobs }
 
 // Keyspace claims the keyspace name for the calling module. Each name can be
 // claimed once per Store; a second claim fails so that one module cannot
@@ -139,8 +128,16 @@ func (s *Store) Keyspace(name string) (*Keyspace, error) {
 	if s.claimed[name] {
 		return nil, fmt.Errorf("%w: %q", ErrKeyspaceTaken, name)
 	}
+	ks := &Keyspace{store: s, name: name, prefix: []byte(name + "/")}
+	if !s.noBlobs {
+		b, err := openBlobs(filepath.Join(s.dir, "blobs", name))
+		if err != nil {
+			return nil, err
+		}
+		ks.blobs = b
+	}
 	s.claimed[name] = true
-	return &Keyspace{store: s, name: name, prefix: []byte(name + "/")}, nil
+	return ks, nil
 }
 
 // Healthy reports whether the database is open and answering reads.

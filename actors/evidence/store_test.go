@@ -48,7 +48,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 			return h.now
 		}
 	}
-	h.Store, err = New(ks, db.Blobs(), cfg)
+	h.Store, err = New(ks, ks.Blobs(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func (h *harness) put(t *testing.T, caseID, name, body string) File {
 
 func (h *harness) blobExists(t *testing.T, digest string) bool {
 	t.Helper()
-	f, err := h.db.Blobs().Open(digest)
+	f, err := h.ks.Blobs().Open(digest)
 	if errors.Is(err, persistence.ErrNotFound) {
 		return false
 	}
@@ -79,7 +79,7 @@ func (h *harness) blobExists(t *testing.T, digest string) bool {
 
 func (h *harness) tmpFiles(t *testing.T) []string {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(h.db.Dir(), "blobs", "tmp"))
+	entries, err := os.ReadDir(filepath.Join(h.db.Dir(), "blobs", "evid", "tmp"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,14 +478,14 @@ func TestNewValidates(t *testing.T) {
 	}
 	defer db.Close()
 	kb, _ := db.Keyspace(persistence.SpaceKB)
-	if _, err := New(kb, db.Blobs(), Config{}); err == nil {
+	if _, err := New(kb, kb.Blobs(), Config{}); err == nil {
 		t.Fatal("accepted another module's keyspace")
 	}
 	ks, _ := db.Keyspace(persistence.SpaceEvid)
 	if _, err := New(ks, nil, Config{}); err == nil {
 		t.Fatal("accepted a nil blob store")
 	}
-	if _, err := New(ks, db.Blobs(), Config{MaxReadBytes: 10}); err == nil || !strings.Contains(err.Error(), "MaxReadBytes") {
+	if _, err := New(ks, ks.Blobs(), Config{MaxReadBytes: 10}); err == nil || !strings.Contains(err.Error(), "MaxReadBytes") {
 		t.Fatalf("bad config: %v", err)
 	}
 }

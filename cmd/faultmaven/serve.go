@@ -17,6 +17,7 @@ import (
 	"github.com/faultmaven/faultmaven/actors/agent"
 	"github.com/faultmaven/faultmaven/actors/agent/llm"
 	"github.com/faultmaven/faultmaven/actors/evidence"
+	"github.com/faultmaven/faultmaven/embed"
 	"github.com/faultmaven/faultmaven/gateway"
 	"github.com/faultmaven/faultmaven/gateway/auth"
 	"github.com/faultmaven/faultmaven/gateway/session"
@@ -208,6 +209,7 @@ type node struct {
 	engine *actor.Engine
 	cases  *actors.Cases
 	auth   *auth.Service
+	kb     *embed.KB
 	api    *gateway.Server
 	http   *http.Server
 	ln     net.Listener
@@ -335,10 +337,19 @@ func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*n
 	if err != nil {
 		return fail(err)
 	}
-	evid, err := evidence.New(evidKS, store.Blobs(), evidence.Config{
+	evid, err := evidence.New(evidKS, evidKS.Blobs(), evidence.Config{
 		MaxUpload: cfg.MaxUpload, DigestBudget: cfg.DigestBudget, SearchTimeout: cfg.SearchTimeout,
 		Logger: log.Named("evidence"),
 	})
+	if err != nil {
+		return fail(err)
+	}
+	kbKS, err := store.Keyspace(persistence.SpaceKB)
+	if err != nil {
+		return fail(err)
+	}
+	// Rebuilds the search index from Pebble and resumes unfinished ingestion.
+	n.kb, err = embed.Open(kbKS, kbKS.Blobs(), embed.Config{MaxDocBytes: cfg.MaxUpload, Logger: log.Named("kb")})
 	if err != nil {
 		return fail(err)
 	}
@@ -352,7 +363,8 @@ func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*n
 		TurnTimeout: cfg.TurnTimeout, RedactEmails: cfg.RedactEmails,
 		Agent: agent.Config{ContextTokens: cfg.ContextTokens, MaxTokens: cfg.ReplyTokens},
 	}, actors.Deps{Keyspace: caseKS, Engine: n.engine, Logger: log.Named("cases"), Metrics: reg,
-		LLM: client, Audit: auditKS, NodeSecret: nodeSecret, Evidence: gateway.NewEvidenceSource(evid)})
+		LLM: client, Audit: auditKS, NodeSecret: nodeSecret, Evidence: gateway.NewEvidenceSource(evid),
+		Knowledge: gateway.NewKnowledgeSource(n.kb)})
 	if err != nil {
 		return fail(err)
 	}
@@ -363,7 +375,7 @@ func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*n
 		TurnSyncWait: cfg.TurnSyncWait, PublicURL: cfg.PublicURL,
 		WSOrigins: cfg.WSOrigins, WSMaxConnsPerUser: cfg.WSMaxConns, MaxUploadBytes: cfg.MaxUpload,
 	}, gateway.Deps{
-		Logger: log, Auth: n.auth, Sessions: sessions, Cases: n.cases, Evidence: evid,
+		Logger: log, Auth: n.auth, Sessions: sessions, Cases: n.cases, Evidence: evid, Knowledge: n.kb,
 		Ready: func() error {
 			if err := store.Healthy(); err != nil {
 				return fmt.Errorf("storage: %w", err)
@@ -390,8 +402,8 @@ func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*n
 }
 
 // shutdown stops the node in one fixed order: stop accepting and finish
-// in-flight HTTP requests → close WebSockets → drain the case actors →
-// close Pebble.
+// in-flight HTTP requests → close WebSockets → drain the case actors → stop
+// knowledge ingestion → close Pebble.
 func (n *node) shutdown(ctx context.Context) error {
 	var errs []error
 	if n.http != nil {
@@ -416,6 +428,11 @@ func (n *node) shutdown(ctx context.Context) error {
 	if n.cases != nil {
 		if err := n.cases.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if n.kb != nil {
+		if err := n.kb.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("stop knowledge ingestion: %w", err))
 		}
 	}
 	if n.store != nil {

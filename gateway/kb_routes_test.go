@@ -1,0 +1,152 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
+)
+
+const runbook = `# Nginx 502 runbook
+
+## Symptoms
+Clients get 502 Bad Gateway; the error log says "upstream timed out (110) while reading response header".
+
+## Resolution
+Raise proxy_read_timeout and check the upstream pool size.
+`
+
+func (e *env) uploadDoc(token, filename, content string, fields ...string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	var parts []formPart
+	for i := 0; i+1 < len(fields); i += 2 {
+		parts = append(parts, formPart{name: fields[i], content: fields[i+1]})
+	}
+	parts = append(parts, formPart{name: "file", filename: filename, content: content})
+	body, ctype := multipartBody(e.t.(*testing.T), parts...)
+	return e.call("POST", "/api/v1/knowledge/documents", token, body, "Content-Type", ctype)
+}
+
+func (e *env) waitReady(token, id string) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec := e.call("GET", "/api/v1/knowledge/documents/"+id, token, "")
+		wantStatus(e.t, rec, http.StatusOK)
+		if d := decode[map[string]any](e.t, rec); d["status"] == "ready" {
+			return
+		} else if d["status"] == "failed" || time.Now().After(deadline) {
+			e.t.Fatalf("document %s: %v", id, d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type kbSearch struct {
+	TotalResults int `json:"total_results"`
+	Results      []struct {
+		DocumentID string         `json:"document_id"`
+		Content    string         `json:"content"`
+		Metadata   map[string]any `json:"metadata"`
+	} `json:"results"`
+}
+
+func (e *env) searchKB(token, query string) kbSearch {
+	e.t.Helper()
+	rec := e.call("POST", "/api/v1/knowledge/search", token, `{"query":`+jsonString(query)+`,"limit":5}`)
+	wantStatus(e.t, rec, http.StatusOK)
+	return decode[kbSearch](e.t, rec)
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func TestKnowledgeRoutesAndScopes(t *testing.T) {
+	e := newEnv(t, Config{}, onDisk)
+	admin := e.register("alice").AccessToken // the first account is admin
+	bob := e.register("bob").AccessToken
+
+	// A private runbook of bob's, and a global one by the admin.
+	rec := e.uploadDoc(bob, "nginx-502.md", runbook, "title", "Nginx 502 runbook", "document_type", "runbook", "tags", "nginx, http")
+	wantStatus(t, rec, http.StatusCreated)
+	mine := decode[map[string]any](t, rec)
+	if mine["status"] != "processing" || mine["scope"] != "user" || mine["document_id"] == "" {
+		t.Fatalf("upload: %v", mine)
+	}
+	id := mine["document_id"].(string)
+	e.waitReady(bob, id)
+
+	wantStatus(t, e.uploadDoc(bob, "g.md", "# Global\n\ndisk full on /var", "scope", "global"), http.StatusForbidden)
+	rec = e.uploadDoc(admin, "disk.md", "# Disk full runbook\n\nNo space left on device: clean /var/log", "scope", "global", "document_type", "runbook")
+	wantStatus(t, rec, http.StatusCreated)
+	global := decode[map[string]any](t, rec)["document_id"].(string)
+	e.waitReady(admin, global)
+
+	got := e.searchKB(bob, "upstream timed out 502")
+	if got.TotalResults == 0 || got.Results[0].DocumentID != id || got.Results[0].Metadata["title"] != "Nginx 502 runbook" {
+		t.Fatalf("bob's search: %+v", got)
+	}
+	if hits := e.searchKB(admin, "upstream timed out 502"); hits.TotalResults != 0 {
+		t.Fatalf("another user's private document leaked into search: %+v", hits)
+	}
+	if hits := e.searchKB(bob, "no space left on device"); hits.TotalResults == 0 || hits.Results[0].DocumentID != global {
+		t.Fatalf("global documents are for everyone: %+v", hits)
+	}
+	wantStatus(t, e.call("GET", "/api/v1/knowledge/documents/"+id, admin, ""), http.StatusNotFound)
+	wantStatus(t, e.call("DELETE", "/api/v1/knowledge/documents/"+id, admin, ""), http.StatusNotFound)
+	wantStatus(t, e.call("DELETE", "/api/v1/knowledge/documents/"+global, bob, ""), http.StatusForbidden)
+
+	list := decode[map[string]any](t, e.call("GET", "/api/v1/knowledge/documents", bob, ""))
+	if list["total_count"] != float64(2) {
+		t.Fatalf("bob lists %v", list)
+	}
+	detail := decode[map[string]any](t, e.call("GET", "/api/v1/knowledge/documents/"+id, bob, ""))
+	if !strings.Contains(detail["content"].(string), "proxy_read_timeout") {
+		t.Fatalf("detail without content: %v", detail)
+	}
+
+	// Bad input.
+	wantStatus(t, e.uploadDoc(bob, "x.pdf", "%PDF-1.7\n\x00\x01binary"), http.StatusUnsupportedMediaType)
+	body, ctype := multipartBody(t, formPart{name: "file", filename: "a.md", content: "# A"}, formPart{name: "title", content: "late"})
+	wantStatus(t, e.call("POST", "/api/v1/knowledge/documents", bob, body, "Content-Type", ctype), http.StatusUnprocessableEntity)
+	wantStatus(t, e.call("POST", "/api/v1/knowledge/search", bob, `{"query":""}`), http.StatusUnprocessableEntity)
+
+	wantStatus(t, e.call("DELETE", "/api/v1/knowledge/documents/"+id, bob, ""), http.StatusNoContent)
+	if hits := e.searchKB(bob, "upstream timed out 502"); hits.TotalResults != 0 {
+		t.Fatalf("a deleted document is still found: %+v", hits)
+	}
+}
+
+// TestTurnCitesKnowledge: the agent's answer lists the runbook it was given
+// as a markdown source, and the runbook's text reached the model as data.
+func TestTurnCitesKnowledge(t *testing.T) {
+	e := newLiveEnv(t, Config{})
+	tok := e.register("alice").AccessToken
+	rec := e.uploadDoc(tok, "nginx-502.md", runbook, "title", "Nginx 502 runbook", "source_url", "https://wiki.example/nginx-502")
+	wantStatus(t, rec, http.StatusCreated)
+	e.waitReady(tok, decode[map[string]any](t, rec)["document_id"].(string))
+	e.llm.SetDefault(llmtest.Reply{Content: "Raise proxy_read_timeout, as the runbook says."})
+	id := e.newCase(tok)
+	body, ctype := multipartBody(t, formPart{name: "query", content: "nginx: upstream timed out while reading response header"})
+	rec = e.postTurn(tok, id, body, ctype)
+	wantStatus(t, rec, http.StatusOK)
+	answer := decode[map[string]any](t, rec)["agent_response"].(string)
+	if !strings.Contains(answer, "**Sources**") || !strings.Contains(answer, "Nginx 502 runbook") || !strings.Contains(answer, "https://wiki.example/nginx-502") {
+		t.Fatalf("the answer must cite the runbook:\n%s", answer)
+	}
+	seen := false
+	for _, req := range e.llm.Requests() {
+		for _, m := range req.Messages {
+			seen = seen || strings.Contains(m.Content, "Raise proxy_read_timeout and check the upstream pool size")
+		}
+	}
+	if !seen {
+		t.Fatal("the runbook never reached the model")
+	}
+}
