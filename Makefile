@@ -35,9 +35,14 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 # Benchmarks; results are recorded by hand in docs/benchmarks.md.
-bench:
+bench: bench-ws
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./actors/ | tee bench-actors.out
+	FM_BENCH_EF=64,256,512,1024 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./embed/index/ | tee bench-index.out
 	FM_BENCH=1 $(GO) test -run '^$$' -bench AnalyzeLarge -benchtime 1x -timeout 30m ./actors/evidence/loginsight/ | tee bench-logs.out
+
+# Live sessions over WebSocket: the server against a minimal relay (floor), same workload.
+bench-ws: build
+	$(GO) run ./cmd/fmload --bin ./bin/faultmaven --sessions 100,250,500,1000 --duration 20s --ttft 300ms --tps 50 --reply-tokens 40 --out bench-ws.json | tee bench-ws.out
 
 # Long crash-recovery soak: many more kill -9 points than CI runs.
 soak:

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain lets the test binary stand in for fmload when the floor target
+// starts "<binary> relay …" as a subprocess.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "relay" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "relay:", err)
+			os.Exit(2)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestPercentile(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Millisecond
+		}
+		return out
+	}
+	hundred := make([]int, 100)
+	for i := range hundred {
+		hundred[i] = i + 1
+	}
+	tests := []struct {
+		name    string
+		samples []time.Duration
+		q       float64
+		want    time.Duration
+	}{
+		{"empty", nil, 0.5, 0},
+		{"one", ms(7), 0.99, 7 * time.Millisecond},
+		{"median of odd", ms(1, 2, 3), 0.5, 2 * time.Millisecond},
+		{"median of even is the lower", ms(1, 2, 3, 4), 0.5, 2 * time.Millisecond},
+		{"p99 of 1..100", ms(hundred...), 0.99, 99 * time.Millisecond},
+		{"p50 of 1..100", ms(hundred...), 0.50, 50 * time.Millisecond},
+		{"p100", ms(hundred...), 1, 100 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := percentile(tc.samples, tc.q); got != tc.want {
+				t.Fatalf("percentile(%v, %v) = %v, want %v", tc.samples, tc.q, got, tc.want)
+			}
+		})
+	}
+	got := summarize(ms(5, 1, 4, 2, 3))
+	if want := (latency{N: 5, P50: 3, P99: 5, Max: 5}); got != want {
+		t.Fatalf("summarize = %+v, want %+v", got, want)
+	}
+}
+
+func TestChunkAttribution(t *testing.T) {
+	p := pacing{TTFT: 100 * time.Millisecond, TPS: 10, ChunkChars: 4, Chunks: 5}
+	t0 := time.Unix(1000, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	// Chunk i is written at t0 + 100ms + i*100ms.
+	seen := []deltaSeen{
+		{at(105 * time.Millisecond), 0},  // chunk 0 alone: 5 ms
+		{at(350 * time.Millisecond), 4},  // chunks 1..2 together: attributed to chunk 1 (200 ms)
+		{at(390 * time.Millisecond), 12}, // chunk 3, received before its schedule: 0, never negative
+		{at(520 * time.Millisecond), 18}, // mid-chunk 4 (a target that splits chunks): 20 ms
+		{at(600 * time.Millisecond), 20}, // past the reply: text the target added, ignored
+	}
+	got := p.deltaLatencies(t0, seen, nil)
+	want := []time.Duration{5 * time.Millisecond, 150 * time.Millisecond, 0, 20 * time.Millisecond}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("deltaLatencies = %v, want %v", got, want)
+	}
+	for _, tc := range []struct {
+		off  int
+		want int
+		ok   bool
+	}{{0, 0, true}, {3, 0, true}, {4, 1, true}, {19, 4, true}, {20, 0, false}, {-1, 0, false}} {
+		if i, ok := p.chunkOf(tc.off); i != tc.want || ok != tc.ok {
+			t.Errorf("chunkOf(%d) = %d, %v; want %d, %v", tc.off, i, ok, tc.want, tc.ok)
+		}
+	}
+	if text := replyText(p.Chunks, p.ChunkChars); len(text) != 20 || text[:8] != "aaa bbb " {
+		t.Fatalf("replyText = %q", text)
+	}
+}
+
+func TestCheckExactlyOnce(t *testing.T) {
+	sent := []sentTurn{
+		{Text: "once", Acked: true},
+		{Text: "lost", Acked: true},
+		{Text: "twice", Acked: true},
+		{Text: "unacked twice"},
+		{Text: "unacked once"},
+		{Text: "unacked never"},
+	}
+	msgs := []message{
+		{"user", "once"}, {"assistant", "once"}, // an answer quoting the turn is not a user message
+		{"user", "twice"}, {"assistant", "x"}, {"user", "twice"},
+		{"user", "unacked twice"}, {"user", "unacked twice"},
+		{"user", "unacked once"},
+		{"user", "from nowhere"},
+	}
+	got := checkExactlyOnce(sent, msgs)
+	want := persistence{Cases: 1, Acked: 3, Missing: 1, Duplicated: 1, UnackedDuplicated: 1, UnackedPersisted: 1, Unexpected: 1}
+	if got != want {
+		t.Fatalf("checkExactlyOnce = %+v, want %+v", got, want)
+	}
+	if got.Violations() != 4 {
+		t.Fatalf("Violations = %d, want 4", got.Violations())
+	}
+	clean := checkExactlyOnce(sent[:1], msgs[:2])
+	if clean.Violations() != 0 {
+		t.Fatalf("a clean case has violations: %+v", clean)
+	}
+}
+
+func TestParsers(t *testing.T) {
+	if k := turnKey("see fmload-p1-s17-k3 for the trace"); k != "fmload-p1-s17-k3" {
+		t.Errorf("turnKey = %q", k)
+	}
+	if k := turnKey("no key, fmload- alone"); k != "" {
+		t.Errorf("turnKey of a bare prefix = %q", k)
+	}
+	addr, ok := servingAddr([]byte(`{"level":"info","msg":"faultmaven serving","addr":"127.0.0.1:4321","data":"/tmp/x"}`))
+	if !ok || addr != "127.0.0.1:4321" {
+		t.Errorf("servingAddr = %q, %v", addr, ok)
+	}
+	if _, ok := servingAddr([]byte(`{"msg":"ws closed","close_reason":"serving"}`)); ok {
+		t.Error("servingAddr accepted a line that only mentions serving")
+	}
+	busy, total, err := parseMachineCPU("cpu  300 10 90 500 100 0 0 0 40 0")
+	if err != nil || busy != 4*time.Second || total != 10*time.Second {
+		t.Errorf("parseMachineCPU = %v, %v, %v; want 4s of 10s", busy, total, err)
+	}
+	cpu, err := parseStatCPU("4242 (fault maven) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 30")
+	if err != nil || cpu != 3*time.Second {
+		t.Errorf("parseStatCPU = %v, %v; want 3s", cpu, err)
+	}
+	table := "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n" +
+		"   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 111 1 0 100 0 0 10 0\n" +
+		"   1: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 222 1 0 100 0 0 10 0\n" +
+		"   2: 0100007F:1F92 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 111 1 0 100 0 0 10 0\n"
+	if got := parseListening(table, map[string]bool{"111": true}); fmt.Sprint(got) != "[127.0.0.1:8080]" {
+		t.Errorf("parseListening = %v", got)
+	}
+	m, err := parseGoMemory(strings.NewReader("# HELP x\ngo_memstats_heap_inuse_bytes 2.5e+06\n" +
+		"go_memstats_stack_inuse_bytes 500000\ngo_memstats_heap_idle_bytes 1e6\ngo_memstats_heap_released_bytes 400000\n"))
+	if err != nil || m.used() != 3_000_000 || m.reusable() != 600_000 {
+		t.Errorf("parseGoMemory = %+v, %v", m, err)
+	}
+	if _, err := parseCounts("10,0"); err == nil {
+		t.Error("parseCounts accepted 0 sessions")
+	}
+	if _, err := parseTargets("server,elsewhere"); err == nil {
+		t.Error("parseTargets accepted an unknown target")
+	}
+}
+
+// TestRelayWorkload runs the whole harness, small, against the floor relay
+// (this test binary started as "relay"): the plumbing from frames to the
+// report must yield turns, latencies and no failures.
+func TestRelayWorkload(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cfg := config{
+		Sessions: []int{5}, Targets: []string{targetFloor}, Duration: 2 * time.Second,
+		TTFT: 50 * time.Millisecond, TPS: 100, ReplyTokens: 10, ChunkChars: 4, SessionsPerUser: 2,
+		Think: 100 * time.Millisecond, TurnTimeout: 10 * time.Second, Idle: 200 * time.Millisecond,
+		Deadline: time.Minute, Seed: 1,
+	}
+	t.Logf("seed %d", cfg.Seed)
+	var log bytes.Buffer
+	rep, err := runBench(context.Background(), cfg, &log)
+	if err != nil {
+		t.Fatalf("runBench: %v\n%s", err, log.String())
+	}
+	if len(rep.Results) != 1 {
+		t.Fatalf("%d results, want 1", len(rep.Results))
+	}
+	r := rep.Results[0]
+	switch {
+	case r.Connected != 5 || r.Users != 3:
+		t.Errorf("connected %d sessions of %d users, want 5 of 3", r.Connected, r.Users)
+	case r.Failed != 0 || r.LostConns != 0:
+		t.Errorf("failed turns %d (%v), lost %d: %s", r.Failed, r.FailReasons, r.LostConns, r.FirstError)
+	case r.Turns < 5:
+		t.Errorf("only %d turns in 2s", r.Turns)
+	case r.Ack.N < r.Turns || r.LLM.N < r.Turns:
+		t.Errorf("samples: %d acks, %d LLM requests for %d turns", r.Ack.N, r.LLM.N, r.Turns)
+	case r.Delta.N < r.Turns: // at least one delta frame per turn
+		t.Errorf("%d delta samples for %d turns", r.Delta.N, r.Turns)
+	case r.Ack.P50 <= 0 || r.LLM.P50 <= 0 || r.Ack.P99 < r.Ack.P50:
+		t.Errorf("implausible latencies: ack %+v, llm %+v", r.Ack, r.LLM)
+	case r.TurnsPerSec <= 0 || r.RSSIdle <= 0 || r.Persistence != nil:
+		t.Errorf("turns/s %v, idle RSS %d, persistence %+v", r.TurnsPerSec, r.RSSIdle, r.Persistence)
+	case r.UntaggedLLM != 0 || r.RepeatedLLM != 0:
+		t.Errorf("LLM requests: %d untagged, %d repeated", r.UntaggedLLM, r.RepeatedLLM)
+	}
+	// A floor-only run has no ratios, and misses nothing but, on a busy
+	// machine, the warning that others competed for the cores.
+	if len(rep.Ratios) != 0 {
+		t.Errorf("ratios %v", rep.Ratios)
+	}
+	for _, m := range rep.Misses {
+		if !strings.Contains(m, "other processes used") {
+			t.Errorf("missed: %s", m)
+		}
+	}
+
+	var table bytes.Buffer
+	printReport(&table, rep)
+	for _, want := range []string{"N = 5 sessions", "floor p99", "turn → durable ack", "other processes' CPU"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	path := filepath.Join(t.TempDir(), "bench.json")
+	if err := writeReport(path, rep); err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Config struct {
+			Duration string `json:"duration"`
+		} `json:"config"`
+		Results []result `json:"results"`
+	}
+	data, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(data, &back)
+	}
+	if err != nil || len(back.Results) != 1 || back.Config.Duration != "2s" {
+		t.Fatalf("JSON report does not read back (%v): %s", err, data)
+	}
+}
