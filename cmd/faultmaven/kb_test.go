@@ -1,0 +1,46 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/faultmaven/faultmaven/persistence"
+)
+
+func TestKBEvalOnTheCorpus(t *testing.T) {
+	out, _, err := runCmd(t, env(nil), "", "kb", "eval", "--corpus", "../../testdata/kb/runbooks",
+		"--queries", "../../testdata/kb/queries.jsonl", "--k", "5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "recall@5=") || !strings.Contains(out, "MRR=") {
+		t.Fatalf("output:\n%s", out)
+	}
+	if strings.Contains(out, "recall@5=0.") && !strings.Contains(out, "recall@5=0.9") {
+		t.Fatalf("lexical recall@5 below 0.9:\n%s", out)
+	}
+}
+
+func TestKBIngestIsResumableAndRespectsTheLock(t *testing.T) {
+	data := t.TempDir()
+	_, errOut, err := runCmd(t, env(nil), "", "kb", "ingest", "--data", data, "../../testdata/kb/runbooks")
+	if err != nil {
+		t.Fatalf("ingest: %v\n%s", err, errOut)
+	}
+	out2, errOut2, err := runCmd(t, env(nil), "", "kb", "ingest", "--data", data, "../../testdata/kb/runbooks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all := out2 + errOut2; !strings.Contains(all, "already") {
+		t.Fatalf("a second ingest must report the documents as already present:\n%s", all)
+	}
+	st, err := persistence.Open(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, _, err = runCmd(t, env(nil), "", "kb", "ingest", "--data", data, "../../testdata/kb/runbooks")
+	if err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("locked data dir: %v", err)
+	}
+}
