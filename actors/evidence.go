@@ -19,6 +19,8 @@ type EvidenceSource interface {
 	List(ctx context.Context, caseID string) ([]agent.EvidenceFile, error)
 	Read(ctx context.Context, caseID, fileID string, fromLine, toLine int) (agent.EvidenceText, error)
 	Search(ctx context.Context, caseID, query string, limit int) ([]agent.EvidenceHit, error)
+	// SearchRegex is Search with an RE2 pattern, bounded in time and matches.
+	SearchRegex(ctx context.Context, caseID, pattern string, limit int) ([]agent.EvidenceHit, error)
 	// Timeline returns what the evidence says happened when, oldest first.
 	Timeline(ctx context.Context, caseID string) ([]agent.TimelineEvent, error)
 }

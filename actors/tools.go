@@ -48,8 +48,9 @@ type caseTools struct {
 }
 
 var (
-	_ agent.Tools         = (*caseTools)(nil)
-	_ agent.EvidenceTools = (*caseTools)(nil)
+	_ agent.Tools                 = (*caseTools)(nil)
+	_ agent.EvidenceTools         = (*caseTools)(nil)
+	_ agent.RegexEvidenceSearcher = (*caseTools)(nil)
 )
 
 func (t *caseTools) ask(ctx context.Context, op any) (any, error) {
@@ -113,6 +114,13 @@ func (t *caseTools) SearchEvidence(ctx context.Context, query string, limit int)
 		return nil, agent.ErrToolUnavailable
 	}
 	return t.evidence.Search(ctx, t.caseID, query, limit)
+}
+
+func (t *caseTools) SearchEvidenceRegex(ctx context.Context, pattern string, limit int) ([]agent.EvidenceHit, error) {
+	if t.evidence == nil {
+		return nil, agent.ErrToolUnavailable
+	}
+	return t.evidence.SearchRegex(ctx, t.caseID, pattern, limit)
 }
 
 func (t *caseTools) ListEvidence(ctx context.Context) ([]agent.EvidenceFile, error) {

@@ -115,7 +115,17 @@ func (e evidenceSource) Read(ctx context.Context, caseID, fileID string, fromLin
 // Search finds lines containing query (case-insensitive) in the case's
 // text files.
 func (e evidenceSource) Search(ctx context.Context, caseID, query string, limit int) ([]agent.EvidenceHit, error) {
-	res, err := e.s.Search(ctx, caseID, evidence.SearchQuery{Pattern: strings.TrimSpace(query), Limit: limit})
+	return e.search(ctx, caseID, evidence.SearchQuery{Pattern: strings.TrimSpace(query), Limit: limit})
+}
+
+// SearchRegex finds lines matching an RE2 pattern; the store bounds the
+// search in time and matches, so a hostile pattern cannot hang a turn.
+func (e evidenceSource) SearchRegex(ctx context.Context, caseID, pattern string, limit int) ([]agent.EvidenceHit, error) {
+	return e.search(ctx, caseID, evidence.SearchQuery{Pattern: pattern, Regex: true, Limit: limit})
+}
+
+func (e evidenceSource) search(ctx context.Context, caseID string, q evidence.SearchQuery) ([]agent.EvidenceHit, error) {
+	res, err := e.s.Search(ctx, caseID, q)
 	if err != nil {
 		return nil, err
 	}

@@ -134,11 +134,22 @@ func (a *knowledgeAction) run(ctx context.Context, t *turn) (string, error) {
 
 type evidenceAction struct {
 	query string
+	regex bool
 	limit int
 }
 
 func (a *evidenceAction) run(ctx context.Context, t *turn) (string, error) {
-	hits, err := t.tools.SearchEvidence(ctx, a.query, a.limit)
+	var hits []EvidenceHit
+	var err error
+	if a.regex {
+		rs, ok := t.tools.(RegexEvidenceSearcher)
+		if !ok {
+			return "Regular-expression search is not available; search for plain words instead.", nil
+		}
+		hits, err = rs.SearchEvidenceRegex(ctx, a.query, a.limit)
+	} else {
+		hits, err = t.tools.SearchEvidence(ctx, a.query, a.limit)
+	}
 	if err != nil {
 		return "", err
 	}

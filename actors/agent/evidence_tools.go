@@ -55,6 +55,13 @@ type EvidenceTools interface {
 	EvidenceTimeline(ctx context.Context) ([]TimelineEvent, error)
 }
 
+// RegexEvidenceSearcher is implemented by Tools that can search evidence
+// with an RE2 regular expression (search_evidence with regex=true). The
+// implementation bounds the search in time and matches.
+type RegexEvidenceSearcher interface {
+	SearchEvidenceRegex(ctx context.Context, pattern string, limit int) ([]EvidenceHit, error)
+}
+
 func evidenceTools(t *turn) (EvidenceTools, bool) {
 	et, ok := t.tools.(EvidenceTools)
 	return et, ok

@@ -102,3 +102,35 @@ func TestReadEvidenceArgumentProblems(t *testing.T) {
 		}
 	}
 }
+
+type regexTools struct {
+	evTools
+	patterns []string
+}
+
+func (r *regexTools) SearchEvidenceRegex(_ context.Context, pattern string, limit int) ([]EvidenceHit, error) {
+	r.patterns = append(r.patterns, pattern)
+	return []EvidenceHit{{EvidenceID: "ev_1", Filename: "nginx.log", Line: 12, Text: "upstream timed out (110)"}}, nil
+}
+
+func TestSearchEvidenceRegex(t *testing.T) {
+	tools := &regexTools{}
+	c := newScript(true,
+		reply("", call(toolSearchEvidence, `{"query":"(unclosed","regex":true}`)),
+		reply("", call(toolSearchEvidence, `{"query":"timed out \\(\\d+\\)","regex":true}`)),
+		say("Found it."),
+	)
+	if _, err := run(t, New(Config{}, c), Input{Case: investigatingCase(), UserText: "grep it"}, tools); err != nil {
+		t.Fatal(err)
+	}
+	if len(tools.patterns) != 1 || tools.patterns[0] != `timed out \(\d+\)` {
+		t.Fatalf("only the valid pattern may reach the tools: %q", tools.patterns)
+	}
+	repair := toolMessages(c.requests()[1])
+	if len(repair) != 1 || !strings.Contains(repair[0].Content, "not a valid RE2 regular expression") {
+		t.Fatalf("repair: %+v", repair)
+	}
+	if res := toolMessages(c.requests()[2]); len(res) == 0 || !strings.Contains(res[len(res)-1].Content, "upstream timed out") {
+		t.Fatalf("result: %+v", res)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -148,11 +149,12 @@ var toolSpecs = []toolSpec{
 	},
 	{
 		name:        toolSearchEvidence,
-		description: "Search the lines of this case's uploaded evidence files (keywords, error codes, ids).",
+		description: "Search the lines of this case's uploaded evidence files (keywords, error codes, ids; or a regular expression with regex=true).",
 		statuses:    allStatuses,
 		params: func(*turn) map[string]any {
 			return object(map[string]any{
-				"query": stringProp("Words or identifiers to find."),
+				"query": stringProp("Words or identifiers to find (case-insensitive substring), or an RE2 regular expression when regex is true."),
+				"regex": map[string]any{"type": "boolean", "description": "Treat query as a regular expression (default false)."},
 				"limit": map[string]any{"type": "integer", "minimum": 1, "maximum": maxEvidenceLimit, "description": "Maximum lines (default 20)."},
 			}, "query")
 		},
@@ -495,16 +497,27 @@ func parseSearchKnowledge(_ *turn, raw string) (action, []string) {
 	return &knowledgeAction{query: strings.TrimSpace(a.Query), limit: limit}, nil
 }
 
+type evidenceSearchArgs struct {
+	Query string `json:"query"`
+	Regex bool   `json:"regex"`
+	Limit *int   `json:"limit"`
+}
+
 func parseSearchEvidence(_ *turn, raw string) (action, []string) {
-	var a searchArgs
+	var a evidenceSearchArgs
 	if p := decodeArgs(raw, &a); p != nil {
 		return nil, p
 	}
 	var problems []string
 	required(&problems, "query", a.Query)
 	limit := limitIn(&problems, a.Limit, defEvidenceLimit, maxEvidenceLimit)
+	if a.Regex && strings.TrimSpace(a.Query) != "" {
+		if _, err := regexp.Compile(a.Query); err != nil {
+			problems = append(problems, "query is not a valid RE2 regular expression: "+clip(err.Error(), 200))
+		}
+	}
 	if problems != nil {
 		return nil, problems
 	}
-	return &evidenceAction{query: strings.TrimSpace(a.Query), limit: limit}, nil
+	return &evidenceAction{query: strings.TrimSpace(a.Query), regex: a.Regex, limit: limit}, nil
 }
