@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOS    := $(shell find . -name '*.proto' -not -path './.git/*')
 
-.PHONY: all build run test lint fmt bench soak proto proto-check tools clean
+.PHONY: all build run test lint fmt bench bench-ws soak proto proto-check tools clean
 
 all: build
 

@@ -22,8 +22,10 @@
 // characters. Measured per target: turn → durable ack, turn → LLM request,
 // LLM chunk → client delta (p50/p99), turns/s, failed turns, RSS per idle
 // and per active connection, the target's CPU and this process's own CPU
-// (generator and fake together). After each server run every acknowledged
-// turn must be persisted exactly once (checked over REST).
+// (generator and fake together), and what other processes used meanwhile:
+// the cores are shared, so before each phase the harness waits (bounded)
+// for a quiet machine. After each server run every acknowledged turn must
+// be persisted exactly once (checked over REST).
 //
 // Bounds: at most the session counts given (each ≤ maxSessions), a fixed
 // active duration, a per-turn timeout and a hard overall deadline after

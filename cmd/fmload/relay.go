@@ -41,9 +41,10 @@ type relay struct {
 	up     websocket.Upgrader
 	cases  atomic.Int64
 
-	mu    sync.Mutex
-	conns map[*websocket.Conn]struct{}
-	wg    sync.WaitGroup // connection handlers
+	mu     sync.Mutex
+	conns  map[*websocket.Conn]context.CancelFunc
+	closed bool           // closeAll ran: no new connection is served
+	wg     sync.WaitGroup // connection handlers
 }
 
 func newRelay(llmURL, model string) *relay {
@@ -57,7 +58,7 @@ func newRelay(llmURL, model string) *relay {
 			// Only non-browser clients (no Origin) may connect.
 			CheckOrigin: func(r *http.Request) bool { return r.Header.Get("Origin") == "" },
 		},
-		conns: map[*websocket.Conn]struct{}{},
+		conns: map[*websocket.Conn]context.CancelFunc{},
 	}
 }
 
@@ -170,20 +171,33 @@ func writeJSONStatus(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (r *relay) track(c *websocket.Conn, on bool) {
+// track registers a connection's handler, so closeAll can end it and
+// runRelay wait for it; false once closeAll has run.
+func (r *relay) track(c *websocket.Conn, cancel context.CancelFunc) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if on {
-		r.conns[c] = struct{}{}
-	} else {
-		delete(r.conns, c)
+	if r.closed {
+		return false
 	}
+	r.conns[c] = cancel
+	r.wg.Add(1)
+	return true
 }
 
+func (r *relay) untrack(c *websocket.Conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.conns, c)
+	r.wg.Done()
+}
+
+// closeAll ends every connection: its LLM stream and its socket.
 func (r *relay) closeAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for c := range r.conns {
+	r.closed = true
+	for c, cancel := range r.conns {
+		cancel()
 		_ = c.Close()
 	}
 }
@@ -208,11 +222,13 @@ func (r *relay) serveWS(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		return
 	}
-	r.wg.Add(1)
-	defer r.wg.Done()
-	r.track(ws, true)
-	defer r.track(ws, false)
-	ctx, cancel := context.WithCancel(req.Context())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if !r.track(ws, cancel) {
+		_ = ws.Close()
+		return
+	}
+	defer r.untrack(ws)
 	c := &relayConn{r: r, ws: ws, ctx: ctx, cancel: cancel, out: make(chan []byte, relayQueue),
 		subs: map[string]bool{}, seq: map[string]uint64{}, turns: map[string]int{}}
 	done := make(chan struct{})
@@ -227,7 +243,6 @@ func (r *relay) serveWS(w http.ResponseWriter, req *http.Request) {
 	c.readLoop()
 	close(c.out)
 	<-done
-	cancel()
 }
 
 func (c *relayConn) writeLoop() {
