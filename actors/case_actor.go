@@ -21,7 +21,14 @@ type caseRuntime struct {
 	starts int
 	subs   map[Subscriber]struct{}
 	turn   *turnRun
-	queue  []queuedTurn
+	queue  *[]queuedTurn // turns waiting for the running one; a pointer keeps idle cases small
+}
+
+func (rt *caseRuntime) queued() int {
+	if rt.queue == nil {
+		return 0
+	}
+	return len(*rt.queue)
 }
 
 // caseActor is the thin shell around caseState: it loads the state lazily
@@ -70,14 +77,14 @@ func (a *caseActor) Receive(ctx *actor.Context) {
 				a.rt.turn = nil
 			}
 			a.rt.queue = nil
-			ctx.Send(ctx.Parent(), &caseRestarted{id: a.id, gen: a.gen, restarts: a.rt.starts - 1})
+			ctx.Send(a.d.mgr, &caseRestarted{id: a.id, gen: a.gen, restarts: a.rt.starts - 1})
 		}
 	case actor.Stopped:
 		if !a.panicking {
 			if a.rt.turn != nil {
 				a.rt.turn.cancel()
 			}
-			ctx.Send(ctx.Parent(), &caseStopped{id: a.id, gen: a.gen})
+			ctx.Send(a.d.mgr, &caseStopped{id: a.id, gen: a.gen})
 		}
 	case *request:
 		a.current = m
@@ -90,8 +97,8 @@ func (a *caseActor) Receive(ctx *actor.Context) {
 	case *turnFinished:
 		a.onTurnFinished(ctx, m)
 	case *passivateQuery:
-		if a.deleted || (a.rt.turn == nil && len(a.rt.queue) == 0 && len(a.rt.subs) == 0) {
-			ctx.Send(ctx.Parent(), &caseIdle{id: a.id, gen: a.gen, force: a.deleted})
+		if a.deleted || (a.rt.turn == nil && a.rt.queued() == 0 && len(a.rt.subs) == 0) {
+			ctx.Send(a.d.mgr, &caseIdle{id: a.id, gen: a.gen, force: a.deleted})
 		}
 	}
 }
@@ -106,12 +113,13 @@ func (a *caseActor) load(ctx *actor.Context) error {
 		if errors.Is(err, ErrNotFound) {
 			// No such case: do not linger in memory.
 			a.deleted = true
-			ctx.Send(ctx.Parent(), &caseIdle{id: a.id, gen: a.gen, force: true})
+			ctx.Send(a.d.mgr, &caseIdle{id: a.id, gen: a.gen, force: true})
 		} else {
 			a.d.log.Error("load case", zap.String("case_id", a.id), zap.Error(err))
 		}
 		return err
 	}
+	a.compact(s)
 	a.state = s
 	a.failOpenTurns()
 	if a.rt.starts > 1 {
@@ -119,6 +127,28 @@ func (a *caseActor) load(ctx *actor.Context) error {
 			Message: "the case restarted after an internal error; any running turn was marked failed"})
 	}
 	return nil
+}
+
+// compact makes a freshly loaded state share strings that many idle case
+// actors hold anyway: the case id (the actor already has it), the owner
+// (interned: a user has many cases) and the status and priority constants.
+// An idle case actor must stay around 2 KB.
+func (a *caseActor) compact(s *caseState) {
+	sn := s.snap
+	if sn.CaseId == a.id {
+		sn.CaseId = a.id
+	}
+	sn.Owner = a.d.intern(sn.Owner)
+	for _, c := range [...]string{StatusInquiry, StatusInvestigating, StatusResolved, StatusClosed} {
+		if sn.Status == c {
+			sn.Status = c
+		}
+	}
+	for _, c := range [...]string{"", "low", "medium", "high", "critical"} {
+		if sn.Priority == c {
+			sn.Priority = c
+		}
+	}
 }
 
 func (a *caseActor) handle(ctx *actor.Context, r *request) {
@@ -159,7 +189,7 @@ func (a *caseActor) handle(ctx *actor.Context, r *request) {
 		a.publish(Frame{Type: "error", CaseID: a.id, Code: "CASE_DELETED", Message: "the case was deleted"})
 		a.rt.subs = nil
 		r.respond(nil, nil)
-		ctx.Send(ctx.Parent(), &caseIdle{id: a.id, gen: a.gen, force: true})
+		ctx.Send(a.d.mgr, &caseIdle{id: a.id, gen: a.gen, force: true})
 	case opPanic:
 		if !a.d.testHooks {
 			r.respond(nil, fmt.Errorf("%w: test hooks are disabled", ErrInvalidInput))

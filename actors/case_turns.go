@@ -191,7 +191,10 @@ func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) 
 	if a.rt.turn == nil {
 		a.startTurn(ctx, q)
 	} else {
-		a.rt.queue = append(a.rt.queue, q)
+		if a.rt.queue == nil {
+			a.rt.queue = new([]queuedTurn)
+		}
+		*a.rt.queue = append(*a.rt.queue, q)
 	}
 }
 
@@ -313,11 +316,14 @@ func (a *caseActor) startTurn(ctx *actor.Context, q queuedTurn) {
 }
 
 func (a *caseActor) startNext(ctx *actor.Context) {
-	if a.rt.turn != nil || len(a.rt.queue) == 0 {
+	if a.rt.turn != nil || a.rt.queued() == 0 {
 		return
 	}
-	q := a.rt.queue[0]
-	a.rt.queue = a.rt.queue[1:]
+	q := (*a.rt.queue)[0]
+	*a.rt.queue = (*a.rt.queue)[1:]
+	if len(*a.rt.queue) == 0 {
+		a.rt.queue = nil
+	}
 	a.startTurn(ctx, q)
 }
 

@@ -14,7 +14,26 @@ type caseEntry struct {
 	gen         uint64
 	lastActive  int64 // unix nanoseconds; a time.Time costs 16 more bytes per case
 	passivating bool
-	buffered    []*request
+	// buffered holds requests that arrived while the case was stopping; a
+	// pointer, because almost every entry never needs one.
+	buffered *[]*request
+}
+
+func (e *caseEntry) buffer(r *request) {
+	if e.buffered == nil {
+		e.buffered = new([]*request)
+	}
+	*e.buffered = append(*e.buffered, r)
+}
+
+// takeBuffered empties the buffer and returns what it held.
+func (e *caseEntry) takeBuffered() []*request {
+	if e.buffered == nil {
+		return nil
+	}
+	b := *e.buffered
+	e.buffered = nil
+	return b
 }
 
 // casemgr supervises one actor per active case. Every request for a case goes
@@ -81,10 +100,9 @@ func (m *casemgr) drain(ctx *actor.Context, msg *drain) {
 	}
 	m.drained = msg.done
 	for _, e := range m.cases {
-		for _, r := range e.buffered {
+		for _, r := range e.takeBuffered() {
 			r.respond(nil, ErrStopped)
 		}
-		e.buffered = nil
 		if !e.passivating {
 			e.passivating = true
 			ctx.Engine().Poison(e.pid)
@@ -109,7 +127,7 @@ func (m *casemgr) route(ctx *actor.Context, r *request) {
 		e = m.activate(ctx, r.caseID)
 	}
 	if e.passivating {
-		e.buffered = append(e.buffered, r)
+		e.buffer(r)
 		return
 	}
 	e.lastActive = m.d.now().UnixNano()
@@ -122,7 +140,12 @@ func (m *casemgr) activate(ctx *actor.Context, id string) *caseEntry {
 	// The actor id is the case id alone: hollywood removes a stopped actor
 	// from its registry before our caseStopped arrives, so the next
 	// incarnation can reuse it; gen tells incarnations apart in messages.
-	pid := ctx.SpawnChild(newCaseActor(id, m.gen, m.d, rt), "case",
+	// Case actors are spawned at the top level, not as hollywood children
+	// of casemgr: casemgr supervises them itself (activation, passivation,
+	// restart counting, drain), a child map entry would cost every idle
+	// case ~60 bytes, and hollywood's child cleanup can hang on a child
+	// that is already stopping (ADR 0002).
+	pid := ctx.Engine().Spawn(newCaseActor(id, m.gen, m.d, rt), "case",
 		actor.WithID(id),
 		actor.WithInboxSize(m.d.inboxSize),
 		// Hollywood's own limit crashes the process when exceeded (upstream
@@ -173,12 +196,9 @@ func (m *casemgr) onStopped(ctx *actor.Context, msg *caseStopped) {
 		}
 		return
 	}
-	if len(e.buffered) == 0 {
-		return
-	}
-	// Requests arrived while it was stopping: bring the case back and hand
-	// them over in arrival order.
-	for _, r := range e.buffered {
+	// Requests that arrived while it was stopping: bring the case back and
+	// hand them over in arrival order.
+	for _, r := range e.takeBuffered() {
 		m.route(ctx, r)
 	}
 }
@@ -199,9 +219,8 @@ func (m *casemgr) onRestarted(ctx *actor.Context, msg *caseRestarted) {
 	m.degraded.Store(msg.id, true)
 	m.d.metrics.degraded.Inc()
 	e.passivating = true
-	for _, r := range e.buffered {
+	for _, r := range e.takeBuffered() {
 		r.respond(nil, ErrDegraded)
 	}
-	e.buffered = nil
 	ctx.Engine().Poison(e.pid)
 }

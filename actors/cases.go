@@ -101,6 +101,14 @@ type caseDeps struct {
 	newAgent       func(caseID string, turn int) *agent.Agent
 	evidence       EvidenceSource
 	knowledge      KnowledgeSource
+	owners         sync.Map // interned owner ids, shared by that owner's case actors
+	mgr            *actor.PID
+}
+
+// intern returns one shared copy of an owner id.
+func (d *caseDeps) intern(s string) string {
+	v, _ := d.owners.LoadOrStore(s, s)
+	return v.(string)
 }
 
 // Cases is the case system's API: the gateway calls it, it routes commands to
@@ -159,6 +167,9 @@ func NewCases(cfg Config, deps Deps) (*Cases, error) {
 	c.d.newAgent = c.agentFactory(cfg, deps)
 	c.mgr = deps.Engine.Spawn(newCasemgr(c.d, &c.degraded), "casemgr",
 		actor.WithID("main"), actor.WithInboxSize(1024), actor.WithMaxRestarts(1<<30))
+	// Case actors report to casemgr; the first one is spawned only after a
+	// request has reached casemgr, which happens after this write.
+	c.d.mgr = c.mgr
 	return c, nil
 }
 
