@@ -161,8 +161,7 @@ func TestKill9DuringIngestion(t *testing.T) {
 	srv := startServer(t, data)
 	tk := register(t, srv.base, "kb-admin") // the first account is admin: global documents
 	ids := uploadAll(t, srv.base, tk.AccessToken, n)
-	var before []kbDoc
-	before = listDocs(t, srv.base, tk.AccessToken)
+	before := listDocs(t, srv.base, tk.AccessToken)
 	srv.kill()
 	pending := 0
 	for _, d := range before {
