@@ -26,7 +26,8 @@ const (
 	maxClientMsgID  = 128
 	maxAttachments  = 20
 	autoTitleLength = 60
-	knowledgeHits   = 5 // knowledge hits put into a turn's context
+	knowledgeHits   = 5   // knowledge hits put into a turn's context
+	historyMessages = 400 // most recent messages handed to the agent (it summarises the older ones)
 )
 
 // Turn-related operations carried by request.op.
@@ -339,15 +340,13 @@ func (a *caseActor) turnInput(q queuedTurn) (agent.Input, error) {
 		info.Hypotheses = append(info.Hypotheses, agent.Hypothesis{ID: h.HypothesisId, Statement: h.Statement,
 			Category: h.Category, Status: h.Status, Confidence: h.Confidence, Rationale: h.Rationale})
 	}
-	var hist []agent.HistoryMessage
-	err := a.d.store.events(a.id, func(ev *casepb.Event) error {
-		m := ev.GetMessageAdded()
-		if m == nil || int(m.GetTurnNumber()) >= q.n {
-			return nil
-		}
+	// The agent keeps recent turns verbatim and summarises older ones within
+	// its token budget; historyMessages bounds what is read from the log.
+	msgs, err := a.d.store.recentMessages(a.id, q.n, historyMessages)
+	hist := make([]agent.HistoryMessage, 0, len(msgs))
+	for _, m := range msgs {
 		hist = append(hist, agent.HistoryMessage{Role: m.GetRole(), Content: m.GetContent(), Turn: int(m.GetTurnNumber())})
-		return nil
-	})
+	}
 	in := agent.Input{Case: info, History: hist, UserText: q.text}
 	if err == nil && a.d.evidence != nil {
 		// A short, bounded read; the digests were computed at upload.

@@ -266,6 +266,32 @@ func (st *caseStore) deleteCase(r CaseRow, idem string) error {
 
 var errStopReplay = errors.New("stop replay")
 
+// recentMessages returns up to max messages of turns before beforeTurn,
+// oldest first, reading the log backwards so a turn's cost does not grow
+// with the length of the case.
+func (st *caseStore) recentMessages(id string, beforeTurn, max int) ([]*casepb.MessageAdded, error) {
+	var rev []*casepb.MessageAdded
+	err := st.ks.ScanRange(eventKey(id, 1), caseKey(id, "e0"), true, func(_, v []byte) error {
+		ev := &casepb.Event{}
+		if err := proto.Unmarshal(v, ev); err != nil {
+			return fmt.Errorf("decode event of case %s: %w", id, err)
+		}
+		m := ev.GetMessageAdded()
+		if m == nil || int(m.GetTurnNumber()) >= beforeTurn {
+			return nil
+		}
+		rev = append(rev, m)
+		if len(rev) >= max {
+			return persistence.ErrStopScan
+		}
+		return nil
+	})
+	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
+		rev[i], rev[j] = rev[j], rev[i]
+	}
+	return rev, err
+}
+
 // ksEventsFrom calls fn for each event with seq ≥ from, in order.
 func (st *caseStore) ksEventsFrom(id string, from uint64, fn func(*casepb.Event) error) error {
 	return st.ks.ScanRange(eventKey(id, from), caseKey(id, "e0"), false, func(_, v []byte) error {
