@@ -218,13 +218,28 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if info == noInfo {
 		info = &requestInfo{id: newRequestID(), log: s.log}
 	}
-	c := newWSConn(s, info)
-	defer c.cancel()
+	// The connection outlives this handler (its reader runs on its own
+	// goroutine), while the access log reads info when the handler
+	// returns: the connection gets its own copy to fill in.
+	connInfo := *info
+	c := newWSConn(s, &connInfo)
+	// Until the connection is handed to its reader goroutine, this
+	// function owns it and must release it on every early return.
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			c.cancel()
+		}
+	}()
 	if !h.add(c) {
 		WriteError(w, r, errShuttingDown)
 		return
 	}
-	defer h.remove(c)
+	defer func() {
+		if !handedOff {
+			h.remove(c)
+		}
+	}()
 	if headerAuth && !h.claim(c, p.UserID) {
 		s.metrics.wsRefused.WithLabelValues("too_many_connections").Inc()
 		WriteError(w, r, errTooManyConns)
@@ -237,14 +252,23 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	info.upgraded = true
 	h.attach(c, ws)
 	s.metrics.wsActive.Inc()
-	defer s.metrics.wsActive.Dec()
 	c.log.Debug("ws connected", zap.Bool("header_auth", headerAuth))
 
+	// The reader runs on a goroutine of its own so that the HTTP handler
+	// goroutine, whose stack grew through the server and the middleware,
+	// ends here: an idle connection keeps two small goroutine stacks. The
+	// hub's WaitGroup (added in h.add, done in h.remove) owns the reader.
+	handedOff = true
 	h.wg.Add(1)
 	go c.writeLoop()
-	if headerAuth {
-		c.ready(p)
-	}
-	c.readLoop()
-	c.cleanup()
+	go func() {
+		defer h.remove(c)
+		defer c.cancel()
+		defer s.metrics.wsActive.Dec()
+		if headerAuth {
+			c.ready(p)
+		}
+		c.readLoop()
+		c.cleanup()
+	}()
 }
