@@ -12,7 +12,6 @@ var (
 	ErrInvalidTransition = errors.New("actors: status transition not allowed")
 	ErrInvalidInput      = errors.New("actors: invalid input")
 	ErrDegraded          = errors.New("actors: case is degraded after repeated failures")
-	ErrBusy              = errors.New("actors: case is busy, try again")
 	ErrTimeout           = errors.New("actors: case did not answer in time")
 	ErrStopped           = errors.New("actors: case manager is shutting down")
 )

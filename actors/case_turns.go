@@ -45,7 +45,6 @@ type (
 // turnRun is the in-flight turn of a case.
 type turnRun struct {
 	n      int
-	pid    *actor.PID
 	cancel context.CancelFunc
 }
 
@@ -310,9 +309,9 @@ func (a *caseActor) startTurn(ctx *actor.Context, q queuedTurn) {
 		tools: &caseTools{caseID: a.id, owner: a.state.snap.Owner, turn: q.n, timeout: a.d.requestTimeout,
 			evidence: a.d.evidence, knowledge: a.d.knowledge},
 	}
-	pid := ctx.Engine().Spawn(newTurnActor(t), "turn", actor.WithID(a.id+"."+strconv.Itoa(q.n)),
+	ctx.Engine().Spawn(newTurnActor(t), "turn", actor.WithID(a.id+"."+strconv.Itoa(q.n)),
 		actor.WithInboxSize(64), actor.WithMaxRestarts(1<<30))
-	a.rt.turn = &turnRun{n: q.n, pid: pid, cancel: cancel}
+	a.rt.turn = &turnRun{n: q.n, cancel: cancel}
 	a.publish(Frame{Type: "turn_started", CaseID: a.id, Turn: q.n})
 }
 

@@ -82,10 +82,10 @@ func (c *Cases) Timeline(ctx context.Context, owner, caseID string) ([]TimelineE
 			out = append(out, TimelineEntry{At: at, Source: "status", Text: text})
 		case *casepb.Event_MessageAdded:
 			if m := k.MessageAdded; m.GetRole() == "user" {
-				out = append(out, TimelineEntry{At: at, Source: "turn", Text: "turn " + itoa(int(m.GetTurnNumber())) + ": " + truncate(m.GetContent(), 120)})
+				out = append(out, TimelineEntry{At: at, Source: "turn", Text: "turn " + strconv.Itoa(int(m.GetTurnNumber())) + ": " + truncate(m.GetContent(), 120)})
 			}
 		case *casepb.Event_TurnFailed:
-			out = append(out, TimelineEntry{At: at, Source: "turn", Text: "turn " + itoa(int(k.TurnFailed.GetTurnNumber())) + " failed: " + k.TurnFailed.GetReason()})
+			out = append(out, TimelineEntry{At: at, Source: "turn", Text: "turn " + strconv.Itoa(int(k.TurnFailed.GetTurnNumber())) + " failed: " + k.TurnFailed.GetReason()})
 		case *casepb.Event_EvidenceAdded:
 			out = append(out, TimelineEntry{At: at, Source: "turn", Text: "evidence uploaded: " + k.EvidenceAdded.GetFilename()})
 		}
@@ -106,5 +106,3 @@ func (c *Cases) Timeline(ctx context.Context, owner, caseID string) ([]TimelineE
 	slices.SortStableFunc(out, func(a, b TimelineEntry) int { return a.At.Compare(b.At) })
 	return out, nil
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

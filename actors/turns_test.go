@@ -494,7 +494,7 @@ func TestOpenTurnIsFailedOnRehydration(t *testing.T) {
 	}
 	_ = st.Close()
 
-	sys2 := startTurnCases2(t, dir)
+	sys2 := startCases(t, dir, Config{})
 	out, err := sys2.cases.TurnResult(ctx, "usr_a", r.CaseID, 1)
 	if err != nil || out.Status != TurnFailed || !strings.Contains(out.Reason, "restarted") {
 		t.Fatalf("outcome %+v %v", out, err)
@@ -503,10 +503,6 @@ func TestOpenTurnIsFailedOnRehydration(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].Content != "hi" {
 		t.Fatalf("the user message must survive: %+v", msgs)
 	}
-}
-
-func startTurnCases2(t *testing.T, dir string) *testSys {
-	return startCases(t, dir, Config{})
 }
 
 func TestSlowSubscriberIsDroppedAndTheCaseGoesOn(t *testing.T) {

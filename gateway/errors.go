@@ -47,7 +47,6 @@ const (
 	CodeClientClosed       = "CLIENT_CLOSED_REQUEST"
 	CodeInternal           = "INTERNAL_ERROR"
 	CodeCaseDegraded       = "CASE_DEGRADED"
-	CodeCaseBusy           = "CASE_BUSY"
 	CodeCaseFailed         = "CASE_FAILED"
 	CodeUnavailable        = "SERVICE_UNAVAILABLE"
 	CodeNotReady           = "NOT_READY"
@@ -86,7 +85,6 @@ var statusByCode = map[string]int{
 	CodeClientClosed:       statusClientClosed,
 	CodeInternal:           http.StatusInternalServerError,
 	CodeCaseDegraded:       http.StatusServiceUnavailable,
-	CodeCaseBusy:           http.StatusServiceUnavailable,
 	CodeCaseFailed:         http.StatusServiceUnavailable,
 	CodeUnavailable:        http.StatusServiceUnavailable,
 	CodeNotReady:           http.StatusServiceUnavailable,
@@ -116,7 +114,6 @@ var wsCodeByCode = map[string]string{
 	CodeTooLarge:          "too_large",
 	CodeRateLimited:       wsErrRateLimited,
 	CodeCaseDegraded:      "case_degraded",
-	CodeCaseBusy:          "case_busy",
 	CodeCaseFailed:        "case_failed",
 	CodeUnavailable:       "unavailable",
 	CodeTimeout:           "timeout",
@@ -218,8 +215,6 @@ func ClientError(err error) (e Error, internal bool) {
 		return Error{CodeInvalidTransition, reason(err, actors.ErrInvalidTransition, "Status transition not allowed")}, false
 	case errors.Is(err, actors.ErrDegraded):
 		return Error{CodeCaseDegraded, "This case failed repeatedly and is read-only until an operator repairs it"}, false
-	case errors.Is(err, actors.ErrBusy):
-		return Error{CodeCaseBusy, "The case is busy, try again"}, false
 	case errors.Is(err, actors.ErrCaseFailed):
 		return Error{CodeCaseFailed, "The case failed while handling the request and was restarted; try again"}, false
 	case errors.Is(err, actors.ErrTimeout):
@@ -288,7 +283,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	h := w.Header()
 	switch e.Code {
-	case CodeCaseBusy, CodeCaseFailed:
+	case CodeCaseFailed:
 		h.Set("Retry-After", "1")
 	case CodeRateLimited:
 		if h.Get("Retry-After") == "" {

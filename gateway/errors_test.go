@@ -41,7 +41,6 @@ func TestClientErrorTable(t *testing.T) {
 		{session.ErrNotFound, 404, CodeSessionNotFound, ""},
 		{fmt.Errorf("%w: case is already closed; closed is a final state", actors.ErrInvalidTransition), 409, CodeInvalidTransition, "case is already closed; closed is a final state"},
 		{actors.ErrDegraded, 503, CodeCaseDegraded, ""},
-		{actors.ErrBusy, 503, CodeCaseBusy, ""},
 		{actors.ErrCaseFailed, 503, CodeCaseFailed, ""},
 		{actors.ErrTimeout, 504, CodeTimeout, ""},
 		{actors.ErrStopped, 503, CodeUnavailable, ""},
@@ -114,10 +113,10 @@ func TestWriteErrorHidesAndLogsInternalErrors(t *testing.T) {
 
 	// Expected errors are not logged as failures and set their headers.
 	rec = httptest.NewRecorder()
-	WriteError(rec, req, fmt.Errorf("ask: %w", actors.ErrBusy))
-	wantError(t, rec, 503, CodeCaseBusy)
+	WriteError(rec, req, fmt.Errorf("ask: %w", actors.ErrCaseFailed))
+	wantError(t, rec, 503, CodeCaseFailed)
 	if rec.Header().Get("Retry-After") != "1" {
-		t.Fatalf("busy without Retry-After: 1")
+		t.Fatalf("a restarted case without Retry-After: 1")
 	}
 	rec = httptest.NewRecorder()
 	WriteError(rec, req, errRateLimited)

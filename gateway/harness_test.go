@@ -11,11 +11,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/anthdm/hollywood/actor"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -139,22 +137,11 @@ func newEnv(t testing.TB, cfg Config, opts ...func(*envOption)) *env {
 		_, _ = rand.Read(secret)
 		deps.LLM, deps.Audit, deps.NodeSecret = chain, space(persistence.SpaceAudit), secret
 	}
-	var turns *turnWatch
-	if o.llm != nil {
-		turns = watchTurns(t)
-		deps.Engine = turns.engine
-	}
 	cases, err := actors.NewCases(o.casesCfg, deps)
 	if err != nil {
 		t.Fatalf("actors.NewCases: %v", err)
 	}
 	t.Cleanup(func() {
-		if turns != nil {
-			// Work around the turn-child shutdown race (see
-			// TestActorsShutdownRightAfterATurn): let finished turn
-			// actors stop before the cases do.
-			turns.settle(5 * time.Second)
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if err := cases.Shutdown(ctx); err != nil {
@@ -174,60 +161,6 @@ func newEnv(t testing.TB, cfg Config, opts ...func(*envOption)) *env {
 	}
 	e.srv, e.h = srv, srv.Handler()
 	return e
-}
-
-// turnWatch counts live turn actors from the engine's event stream.
-type turnWatch struct {
-	engine *actor.Engine
-	mu     sync.Mutex
-	live   int
-}
-
-func watchTurns(t testing.TB) *turnWatch {
-	t.Helper()
-	engine, err := actor.NewEngine(actor.NewEngineConfig())
-	if err != nil {
-		t.Fatalf("actor engine: %v", err)
-	}
-	w := &turnWatch{engine: engine}
-	pid := engine.SpawnFunc(func(c *actor.Context) {
-		switch m := c.Message().(type) {
-		case actor.ActorStartedEvent:
-			w.add(m.PID.ID, 1)
-		case actor.ActorStoppedEvent:
-			w.add(m.PID.ID, -1)
-		}
-	}, "turnwatch")
-	engine.Subscribe(pid)
-	t.Cleanup(func() { // after the cases have stopped
-		// Unsubscribe first: events for a dead subscriber become dead
-		// letters, which the stream would send it again, forever.
-		engine.Unsubscribe(pid)
-		<-engine.Poison(pid).Done()
-	})
-	return w
-}
-
-func (w *turnWatch) add(id string, d int) {
-	if strings.Contains(id, "/turn/") {
-		w.mu.Lock()
-		w.live += d
-		w.mu.Unlock()
-	}
-}
-
-// settle waits up to d for every turn actor to have stopped.
-func (w *turnWatch) settle(d time.Duration) {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		w.mu.Lock()
-		live := w.live
-		w.mu.Unlock()
-		if live <= 0 {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // call is one request through the full handler. hdr holds header
