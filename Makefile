@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOS    := $(shell find . -name '*.proto' -not -path './.git/*')
 
-.PHONY: all build run test lint fmt bench bench-ws soak proto proto-check tools clean
+.PHONY: all build run test lint fmt bench bench-ws soak proto proto-check tools clean ort testmodel testmodel-minilm
 
 all: build
 
@@ -22,7 +22,7 @@ run: build
 export FM_LOGHUB ?= $(firstword $(wildcard $(abspath ../shared/data/loghub)) /work/shared/data/loghub)
 
 # Every test, race detector on. The end-to-end tests build their own binary.
-test:
+test: ort
 	$(GO) test -race -count=1 -timeout 25m ./...
 
 lint: tools
@@ -35,7 +35,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 # Benchmarks; results are recorded by hand in docs/benchmarks.md.
-bench: bench-ws
+bench: ort bench-ws
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./actors/ | tee bench-actors.out
 	FM_BENCH_EF=64,256,512,1024 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./embed/index/ | tee bench-index.out
 	FM_BENCH=1 $(GO) test -run '^$$' -bench AnalyzeLarge -benchtime 1x -timeout 30m ./actors/evidence/loginsight/ | tee bench-logs.out
@@ -54,6 +54,52 @@ proto: tools
 # Fails when committed generated code differs from what the .proto files give.
 proto-check: proto
 	@git diff --exit-code -- '*.pb.go' || (echo "generated protobuf code is stale: run make proto and commit"; exit 1)
+
+# ONNX Runtime's shared library for the embedding tests and benchmarks, taken
+# from the onnxruntime-node package on the npm registry (npm pack runs no
+# install script). The tarballs are pinned by sha256 and kept, so a second run
+# only re-hashes them. The unpacked packages stay under .cache/ort/node_modules
+# so that Node can require('onnxruntime-node') without npm install.
+ORT_VERSION        := 1.30.0
+ORT_NODE_SHA256    := 6e3390d6b783e7be946fad629292799da28d0b42f84856e50d2c1b0383291e75
+ORT_COMMON_SHA256  := 7906c439e0d3e0f4048caa23b64cdfadc0f455c377f579ce1ab2a4b778f07d5f
+ORT_DIR            := .cache/ort
+export FM_ORT_LIB  ?= $(abspath $(ORT_DIR)/libonnxruntime.so.1)
+
+# $(call ort_fetch,package,sha256,file it leaves,command run after unpacking):
+# npm pack the package at ORT_VERSION unless its tarball is already here with
+# the pinned hash and the file it leaves exists, then unpack it into
+# node_modules/package.
+define ort_fetch
+	@set -e; mkdir -p $(ORT_DIR)/node_modules; cd $(ORT_DIR); \
+	tgz=$(1)-$(ORT_VERSION).tgz; \
+	if [ -f $$tgz ] && [ -e $(3) ] && echo "$(2)  $$tgz" | sha256sum -c --status; then exit 0; fi; \
+	rm -f $(3); \
+	if [ ! -f $$tgz ] || ! echo "$(2)  $$tgz" | sha256sum -c --status; then \
+	  rm -f $$tgz; echo "fetching $(1)@$(ORT_VERSION) with npm pack"; \
+	  npm pack --silent $(1)@$(ORT_VERSION) >/dev/null; \
+	fi; \
+	if ! echo "$(2)  $$tgz" | sha256sum -c --status; then \
+	  echo "$$tgz: sha256 $$(sha256sum $$tgz | cut -d' ' -f1), want $(2)"; rm -f $$tgz; exit 1; fi; \
+	rm -rf node_modules/$(1) node_modules/$(1).tmp; mkdir node_modules/$(1).tmp; \
+	tar -xzf $$tgz -C node_modules/$(1).tmp --strip-components=1 --no-same-owner; \
+	mv node_modules/$(1).tmp node_modules/$(1); \
+	$(4)
+endef
+
+ORT_LIB_IN_PACKAGE := node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1
+
+ort:
+	$(call ort_fetch,onnxruntime-common,$(ORT_COMMON_SHA256),node_modules/onnxruntime-common/package.json,true)
+	$(call ort_fetch,onnxruntime-node,$(ORT_NODE_SHA256),libonnxruntime.so.1,cp $(ORT_LIB_IN_PACKAGE) libonnxruntime.so.1.tmp && mv libonnxruntime.so.1.tmp libonnxruntime.so.1)
+
+# A random-weight BERT model plus the real all-MiniLM-L6-v2 tokenizer, for
+# tests (tiny) and benchmarks (minilm: the compute of all-MiniLM-L6-v2).
+testmodel:
+	$(GO) run ./embed/testmodel/cmd/genmodel -preset tiny -out .cache/testmodel/tiny
+
+testmodel-minilm:
+	$(GO) run ./embed/testmodel/cmd/genmodel -preset minilm -out .cache/testmodel/minilm
 
 tools:
 	@test -x $(GOBIN)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

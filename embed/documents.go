@@ -345,12 +345,16 @@ func (k *KB) Delete(ctx context.Context, v Viewer, id string) error {
 	_ = b.Delete(textKey(id))
 	_ = b.Delete(jobKey(id))
 	_ = b.DeletePrefix(chunkPrefix(id))
+	_ = b.DeletePrefix(vecPrefix(id))
 	_ = b.Delete([]byte(fmt.Sprintf("%s%s/%s/%s/%s", prefixHash, d.Scope, owner, d.CaseID, d.SHA256)))
 	if err := b.Commit(true); err != nil {
 		return fmt.Errorf("embed: delete %s: %w", id, err)
 	}
 	for n := 0; n < d.Chunks; n++ {
 		k.lex.Remove(ChunkID(id, n))
+		if k.vec != nil {
+			k.vec.Remove(ChunkID(id, n))
+		}
 	}
 	delete(k.docs, id)
 	// The blob is content-addressed: keep it while another document uses it.

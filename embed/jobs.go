@@ -20,20 +20,47 @@ import (
 func (k *KB) process(ctx context.Context, id string) error {
 	raw, err := k.ks.Get(jobKey(id))
 	if errors.Is(err, persistence.ErrNotFound) {
-		return nil // deleted, or already done
+		// No job: deleted, done, or a ready document queued to get vectors.
+		if k.vec != nil {
+			return k.backfillVectors(ctx, id)
+		}
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("load job: %w", err)
 	}
 	var j job
 	if err := json.Unmarshal(raw, &j); err != nil {
-		return k.finish(id, nil, "", fmt.Errorf("corrupt job record: %v", err))
+		return k.finish(id, nil, nil, "", fmt.Errorf("corrupt job record: %v", err))
 	}
 	text, chunks, perr := k.prepare(j)
 	if err := ctx.Err(); err != nil {
 		return err // closing: leave the job for the next Open
 	}
-	return k.finish(id, chunks, text, perr)
+	var vecs [][]float32
+	if perr == nil && k.vec != nil {
+		k.mu.RLock()
+		title := ""
+		if m, ok := k.docs[id]; ok {
+			title = m.doc.Title
+		}
+		k.mu.RUnlock()
+		texts := make([]string, len(chunks))
+		for i, c := range chunks {
+			texts[i] = storedChunk{Heading: c.Heading, Body: c.Body}.indexText(title)
+		}
+		vecs, err = k.embedChunks(ctx, texts)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err() // closing: redo the job at the next Open
+			}
+			// Searchable lexically now; the next Open embeds it again.
+			k.log.Warn("document not embedded; lexical search only until the next start",
+				zap.String("document_id", id), zap.Error(err))
+			vecs = nil
+		}
+	}
+	return k.finish(id, chunks, vecs, text, perr)
 }
 
 // prepare extracts and chunks the document's blob.
@@ -55,7 +82,7 @@ func (k *KB) prepare(j job) (string, []chunk, error) {
 }
 
 // finish commits the outcome of a job and updates the index under k.mu.
-func (k *KB) finish(id string, chunks []chunk, text string, failure error) error {
+func (k *KB) finish(id string, chunks []chunk, vecs [][]float32, text string, failure error) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	m, ok := k.docs[id]
@@ -67,6 +94,7 @@ func (k *KB) finish(id string, chunks []chunk, text string, failure error) error
 	b := k.ks.NewBatch()
 	defer b.Close()
 	_ = b.DeletePrefix(chunkPrefix(id)) // leftovers of an earlier run with other settings
+	_ = b.DeletePrefix(vecPrefix(id))
 	stored := make([]storedChunk, len(chunks))
 	if failure != nil {
 		d.Status, d.Error, d.Chunks = StatusFailed, failure.Error(), 0
@@ -76,6 +104,9 @@ func (k *KB) finish(id string, chunks []chunk, text string, failure error) error
 			stored[i] = storedChunk{DocumentID: id, N: c.N, Heading: c.Heading, Body: c.Body}
 			v, _ := json.Marshal(stored[i])
 			_ = b.Set(chunkKey(id, c.N), v)
+			if vecs != nil {
+				_ = b.Set(vecKey(id, c.N), encodeVec(vecs[i]))
+			}
 		}
 		_ = b.Set(textKey(id), []byte(text))
 	}
@@ -89,9 +120,23 @@ func (k *KB) finish(id string, chunks []chunk, text string, failure error) error
 	// start, but a re-run must never leave stale chunk ids behind).
 	for n := len(chunks); n < m.doc.Chunks; n++ {
 		k.lex.Remove(ChunkID(id, n))
+		if k.vec != nil {
+			k.vec.Remove(ChunkID(id, n))
+		}
 	}
-	for _, c := range stored {
+	for i, c := range stored {
+		if failure != nil {
+			break
+		}
 		k.lex.Add(ChunkID(id, c.N), c.indexText(d.Title))
+		if k.vec == nil {
+			continue
+		}
+		if vecs == nil {
+			k.vec.Remove(ChunkID(id, c.N))
+		} else if err := k.vec.Add(ChunkID(id, c.N), vecs[i]); err != nil {
+			k.log.Warn("vector not indexed", zap.String("chunk_id", ChunkID(id, c.N)), zap.Error(err))
+		}
 	}
 	m.doc = d
 	if failure != nil {

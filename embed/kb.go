@@ -67,12 +67,21 @@ func splitChunkID(id string) (docID string, n int, ok bool) {
 
 // Config configures Open. Zero fields take the defaults.
 type Config struct {
-	ChunkChars  int              // target chunk size in bytes (default 1000)
-	Overlap     int              // bytes shared by consecutive chunks of a section (default 200)
-	MaxDocBytes int64            // largest accepted upload (default 20 MiB)
-	Workers     int              // ingestion workers (default 1)
-	Logger      *zap.Logger      // default: no logging
-	Now         func() time.Time // default: time.Now
+	ChunkChars  int         // target chunk size in bytes (default 1000)
+	Overlap     int         // bytes shared by consecutive chunks of a section (default 200)
+	MaxDocBytes int64       // largest accepted upload (default 20 MiB)
+	Workers     int         // ingestion workers (default 1)
+	Logger      *zap.Logger // default: no logging
+	// Embedder, when set, embeds every chunk for hybrid search (BM25 and
+	// vectors fused by reciprocal rank). Nil: lexical search only.
+	Embedder Embedder
+	// ModelID names the embedding model (see embed/model). Stored vectors
+	// made under another ModelID are dropped and made again.
+	ModelID string
+	// QueryEmbedTimeout bounds embedding a search query; past it the search
+	// is lexical only (default 2s).
+	QueryEmbedTimeout time.Duration
+	Now               func() time.Time // default: time.Now
 }
 
 // EnsureDefaults fills in zero fields.
@@ -94,6 +103,9 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.QueryEmbedTimeout <= 0 {
+		c.QueryEmbedTimeout = 2 * time.Second
 	}
 }
 
@@ -125,6 +137,7 @@ type KB struct {
 	mu   sync.RWMutex
 	docs map[string]*docMeta // docID → what Search needs to filter and rank
 	lex  *index.Lexical
+	vec  *index.Vector // nil without an embedder
 	hyb  index.Hybrid
 
 	qmu     sync.Mutex
@@ -169,8 +182,12 @@ func Open(ks *persistence.Keyspace, blobs *persistence.BlobStore, cfg Config) (*
 	if err := k.load(); err != nil {
 		return nil, err
 	}
+	backfill, err := k.openVectors()
+	if err != nil {
+		return nil, err
+	}
 	var jobs []string
-	err := ks.Scan([]byte(prefixJob), false, func(key, _ []byte) error {
+	err = ks.Scan([]byte(prefixJob), false, func(key, _ []byte) error {
 		jobs = append(jobs, strings.TrimPrefix(string(key), prefixJob))
 		return nil
 	})
@@ -178,9 +195,13 @@ func Open(ks *persistence.Keyspace, blobs *persistence.BlobStore, cfg Config) (*
 		return nil, fmt.Errorf("embed: scan jobs: %w", err)
 	}
 	k.log.Info("knowledge base opened", zap.Int("documents", len(k.docs)), zap.Int("chunks", k.lex.Len()),
-		zap.Int("resumed_jobs", len(jobs)), zap.Duration("took", time.Since(start)))
+		zap.Int("resumed_jobs", len(jobs)), zap.Int("vectors", k.Vectors().Vectors),
+		zap.Int("documents_to_embed", len(backfill)), zap.Duration("took", time.Since(start)))
 	for _, id := range jobs {
 		k.enqueue(id)
+	}
+	for _, id := range backfill {
+		k.enqueue(id) // no job record: process backfills its vectors
 	}
 	for i := 0; i < cfg.Workers; i++ {
 		k.wg.Add(1)

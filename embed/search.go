@@ -60,6 +60,7 @@ func (k *KB) Search(ctx context.Context, v Viewer, q SearchQuery) ([]Result, err
 	tags := normTags(q.Tags)
 	// Ask the viewer's case question once, outside the index lock.
 	caseOK := q.CaseID != "" && v.CaseIDs != nil && v.CaseIDs(q.CaseID)
+	qvec := k.queryVector(ctx, q.Query) // nil: lexical only
 
 	k.mu.RLock()
 	allowDoc := make(map[string]bool) // docID → visible and matching; the filter runs per chunk
@@ -82,7 +83,7 @@ func (k *KB) Search(ctx context.Context, v Viewer, q SearchQuery) ([]Result, err
 		return a
 	}
 	// Fetch enough chunks that the per-document cap still leaves Limit.
-	hits := k.hyb.Search(q.Query, nil, q.Limit*maxPerDocument, allow)
+	hits := k.hyb.Search(q.Query, qvec, q.Limit*maxPerDocument, allow)
 	type pick struct {
 		doc   Document
 		n     int
