@@ -145,8 +145,11 @@ func waitAllReady(t *testing.T, base, token string, n int) []kbDoc {
 // with exactly the chunks an uninterrupted server makes of it, found once.
 func TestKill9DuringIngestion(t *testing.T) {
 	const n = 200
+	// Both servers embed every chunk (the generated test model on ONNX
+	// Runtime), so the kill also lands in the middle of embedding.
+	emb := embeddingArgs(t)
 	// Reference: the same documents on a server that is never killed.
-	ref := startServer(t, t.TempDir())
+	ref := startServer(t, t.TempDir(), emb...)
 	rtk := register(t, ref.base, "kb-ref")
 	uploadAll(t, ref.base, rtk.AccessToken, n)
 	want := map[string]int{}
@@ -158,7 +161,7 @@ func TestKill9DuringIngestion(t *testing.T) {
 	}
 
 	data := t.TempDir()
-	srv := startServer(t, data)
+	srv := startServer(t, data, emb...)
 	tk := register(t, srv.base, "kb-admin") // the first account is admin: global documents
 	ids := uploadAll(t, srv.base, tk.AccessToken, n)
 	before := listDocs(t, srv.base, tk.AccessToken)
@@ -171,23 +174,42 @@ func TestKill9DuringIngestion(t *testing.T) {
 	}
 	t.Logf("killed with %d of %d documents still being ingested", pending, n)
 
-	srv = startServer(t, data)
+	srv = startServer(t, data, emb...)
+	total := 0
 	for _, d := range waitAllReady(t, srv.base, tk.AccessToken, n) {
 		if _, ok := ids[d.DocumentID]; !ok || d.Chunks != want[d.Title] || d.Chunks < 2 {
 			t.Fatalf("%s: %d chunks, an uninterrupted ingestion made %d", d.Title, d.Chunks, want[d.Title])
 		}
+		total += d.Chunks
+	}
+	// Every chunk has exactly one vector: none lost, none duplicated.
+	st := waitSearch(t, srv.base, func(s searchComponent) bool { return s.Vectors == total })
+	if st.Mode != "hybrid" || st.Chunks != total {
+		t.Fatalf("search status %+v, want hybrid with %d chunks and vectors", st, total)
 	}
 	for id, token := range ids {
 		var res struct {
 			Results []struct {
 				DocumentID string `json:"document_id"`
+				Metadata   struct {
+					ChunkID string `json:"chunk_id"`
+				} `json:"metadata"`
 			} `json:"results"`
 		}
 		if code, err := call(srv.base, "POST", "/api/v1/knowledge/search", tk.AccessToken, map[string]any{"query": token, "limit": 10}, &res); err != nil || code != 200 {
 			t.Fatalf("search: %d %v", code, err)
 		}
-		if len(res.Results) != 1 || res.Results[0].DocumentID != id {
-			t.Fatalf("search for %s: %+v, want exactly document %s once", token, res.Results, id)
+		// Hybrid search also lists the nearest vectors; the keyword's
+		// document must come first and no chunk may appear twice.
+		if len(res.Results) == 0 || res.Results[0].DocumentID != id {
+			t.Fatalf("search for %s: %+v, want document %s first", token, res.Results, id)
+		}
+		seen := map[string]bool{}
+		for _, r := range res.Results {
+			if r.Metadata.ChunkID == "" || seen[r.Metadata.ChunkID] {
+				t.Fatalf("search for %s: chunk id %q missing or listed twice", token, r.Metadata.ChunkID)
+			}
+			seen[r.Metadata.ChunkID] = true
 		}
 	}
 }

@@ -46,8 +46,9 @@ func (s *Server) capabilities(w http.ResponseWriter, _ *http.Request) {
 }
 
 type statusResponse struct {
-	Status  string `json:"status"`
-	Version string `json:"version,omitempty"`
+	Status     string         `json:"status"`
+	Version    string         `json:"version,omitempty"`
+	Components map[string]any `json:"components,omitempty"`
 }
 
 // health is the extension's fallback probe (contract §1.1): any 2xx.
@@ -68,7 +69,11 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		writeEnvelope(w, Error{CodeNotReady, "not ready: " + err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, statusResponse{Status: "ready"})
+	resp := statusResponse{Status: "ready"}
+	if s.components != nil {
+		resp.Components = s.components()
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) metricsHandler() http.Handler {

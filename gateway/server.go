@@ -16,32 +16,36 @@ import (
 // gateway's metrics and Gatherer is what /metrics exposes; leave both nil
 // for a private registry, or set both.
 type Deps struct {
-	Logger     *zap.Logger
-	Auth       AuthService
-	Sessions   SessionService
-	Cases      CaseService
-	Evidence   EvidenceService
-	Knowledge  KnowledgeService // optional: nil answers the knowledge routes with 503
-	Ready      func() error
+	Logger    *zap.Logger
+	Auth      AuthService
+	Sessions  SessionService
+	Cases     CaseService
+	Evidence  EvidenceService
+	Knowledge KnowledgeService // optional: nil answers the knowledge routes with 503
+	Ready     func() error
+	// Components (optional) adds named parts to /readyz's body, e.g.
+	// whether knowledge search runs hybrid or lexical only, and why.
+	Components func() map[string]any
 	Gatherer   prometheus.Gatherer
 	Registerer prometheus.Registerer
 }
 
 // Server is the HTTP layer: build it with New, serve Handler.
 type Server struct {
-	cfg       Config
-	log       *zap.Logger
-	auth      AuthService
-	sessions  SessionService
-	cases     CaseService
-	evidence  EvidenceService
-	knowledge KnowledgeService
-	ready     func() error
-	gatherer  prometheus.Gatherer
-	metrics   *httpMetrics
-	origins   originMatcher
-	limit     limiters
-	ws        *wsHub
+	cfg        Config
+	log        *zap.Logger
+	auth       AuthService
+	sessions   SessionService
+	cases      CaseService
+	evidence   EvidenceService
+	knowledge  KnowledgeService
+	ready      func() error
+	components func() map[string]any
+	gatherer   prometheus.Gatherer
+	metrics    *httpMetrics
+	origins    originMatcher
+	limit      limiters
+	ws         *wsHub
 	// wsOrigins are the browser origins allowed to open a WebSocket.
 	wsOrigins originMatcher
 
@@ -84,18 +88,19 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("gateway: register metrics: %w", err)
 	}
 	s := &Server{
-		cfg:       cfg,
-		log:       deps.Logger.Named("http"),
-		auth:      deps.Auth,
-		sessions:  deps.Sessions,
-		cases:     deps.Cases,
-		evidence:  deps.Evidence,
-		knowledge: deps.Knowledge,
-		ready:     deps.Ready,
-		gatherer:  deps.Gatherer,
-		metrics:   m,
-		origins:   newOriginMatcher(cfg.CORSOrigins),
-		wsOrigins: newOriginMatcher(cfg.WSOrigins),
+		cfg:        cfg,
+		log:        deps.Logger.Named("http"),
+		auth:       deps.Auth,
+		sessions:   deps.Sessions,
+		cases:      deps.Cases,
+		evidence:   deps.Evidence,
+		knowledge:  deps.Knowledge,
+		ready:      deps.Ready,
+		components: deps.Components,
+		gatherer:   deps.Gatherer,
+		metrics:    m,
+		origins:    newOriginMatcher(cfg.CORSOrigins),
+		wsOrigins:  newOriginMatcher(cfg.WSOrigins),
 	}
 	s.limit = s.newLimiters()
 	s.ws = s.newWSHub()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/faultmaven/faultmaven/embed"
+	"github.com/faultmaven/faultmaven/embed/model"
 	"github.com/faultmaven/faultmaven/persistence"
 )
 
@@ -87,12 +88,46 @@ type kbTarget interface {
 
 type kbFlags struct {
 	data, server, token string
+	embedDir, backend   string
+	ortLib              string
 }
 
 func (f *kbFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.data, "data", "", "data directory to write to directly (no server may be running on it)")
 	fs.StringVar(&f.server, "server", "", "server base URL, e.g. http://127.0.0.1:8090")
 	fs.StringVar(&f.token, "token", "", "bearer token for --server")
+	fs.StringVar(&f.embedDir, "embed-model-dir", "", "embedding model directory for hybrid search without --server (default: the model pulled into <data>/models, if any)")
+	fs.StringVar(&f.backend, "embed-backend", "auto", "embedding backend without --server: auto, hugot or ort")
+	fs.StringVar(&f.ortLib, "ort-lib", "", "libonnxruntime.so for the ort backend")
+}
+
+// openModel opens the embedding model a local knowledge base uses: the
+// explicit directory, else the default model pulled into dataDir (if any).
+// A nil model means lexical search.
+func (f *kbFlags) openModel(dataDir string) (*model.Model, error) {
+	dir := f.embedDir
+	if dir == "" && dataDir != "" {
+		var err error
+		if dir, err = model.Locate("", filepath.Join(dataDir, "models"), model.DefaultRepo); err != nil {
+			return nil, err
+		}
+	}
+	if dir == "" {
+		return nil, nil
+	}
+	backend, err := model.ParseBackend(f.backend)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.Open(model.Config{Dir: dir, Backend: backend, ORTLib: f.ortLib})
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Warm(context.Background()); err != nil {
+		_ = m.Close()
+		return nil, err
+	}
+	return m, nil
 }
 
 func (f *kbFlags) open() (kbTarget, error) {
@@ -105,7 +140,11 @@ func (f *kbFlags) open() (kbTarget, error) {
 		}
 		return &remoteKB{base: strings.TrimRight(f.server, "/"), token: f.token, client: &http.Client{Timeout: 60 * time.Second}}, nil
 	case f.data != "":
-		return openLocalKB(f.data)
+		m, err := f.openModel(f.data)
+		if err != nil {
+			return nil, err
+		}
+		return openLocalKB(f.data, m)
 	}
 	return nil, errors.New("give --data DIR or --server URL --token T")
 }
@@ -113,10 +152,18 @@ func (f *kbFlags) open() (kbTarget, error) {
 type localKB struct {
 	store *persistence.Store
 	kb    *embed.KB
+	model *model.Model // nil: lexical only
 	tmp   string
 }
 
-func openLocalKB(dir string) (*localKB, error) {
+// openLocalKB opens the knowledge base of a data directory; with m it
+// embeds and searches hybrid, and owns m from then on.
+func openLocalKB(dir string, m *model.Model) (_ *localKB, err error) {
+	defer func() {
+		if err != nil && m != nil {
+			_ = m.Close()
+		}
+	}()
 	store, err := persistence.Open(dir, nil)
 	if err != nil {
 		if errors.Is(err, persistence.ErrLocked) {
@@ -129,12 +176,25 @@ func openLocalKB(dir string) (*localKB, error) {
 		_ = store.Close()
 		return nil, err
 	}
-	kb, err := embed.Open(ks, ks.Blobs(), embed.Config{})
+	cfg := embed.Config{}
+	if m != nil {
+		cfg.Embedder, cfg.ModelID = m, m.Info().ID
+	}
+	kb, err := embed.Open(ks, ks.Blobs(), cfg)
 	if err != nil {
 		_ = store.Close()
 		return nil, err
 	}
-	return &localKB{store: store, kb: kb}, nil
+	return &localKB{store: store, kb: kb, model: m}, nil
+}
+
+// mode describes the search a local knowledge base runs.
+func (l *localKB) mode() string {
+	if l.model == nil {
+		return "lexical"
+	}
+	i := l.model.Info()
+	return fmt.Sprintf("hybrid (model %s, backend %s)", i.ID, i.Backend)
 }
 
 func (l *localKB) upload(ctx context.Context, path string, body []byte, title, docType string, scope embed.Scope) (bool, error) {
@@ -151,6 +211,9 @@ func (l *localKB) finish(ctx context.Context) error { return l.kb.WaitIdle(ctx) 
 
 func (l *localKB) close() error {
 	err := errors.Join(l.kb.Close(), l.store.Close())
+	if l.model != nil {
+		err = errors.Join(err, l.model.Close())
+	}
 	if l.tmp != "" {
 		_ = os.RemoveAll(l.tmp)
 	}
@@ -394,7 +457,12 @@ func runKBEval(ctx context.Context, args []string, getenv func(string) string, s
 		if err != nil {
 			return err
 		}
-		l, err := openLocalKB(tmp)
+		m, err := kf.openModel("")
+		if err != nil {
+			_ = os.RemoveAll(tmp)
+			return err
+		}
+		l, err := openLocalKB(tmp, m)
 		if err != nil {
 			_ = os.RemoveAll(tmp)
 			return err
@@ -422,6 +490,9 @@ func runKBEval(ctx context.Context, args []string, getenv func(string) string, s
 	rep, err := embed.Evaluate(ctx, qs, k, target.search)
 	if err != nil {
 		return err
+	}
+	if l, ok := target.(*localKB); ok {
+		fmt.Fprintf(stdout, "search=%s\n", l.mode())
 	}
 	printEval(stdout, rep)
 	return nil

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/faultmaven/faultmaven/embed/testmodel"
 	"github.com/faultmaven/faultmaven/persistence"
 )
 
@@ -42,5 +43,25 @@ func TestKBIngestIsResumableAndRespectsTheLock(t *testing.T) {
 	_, _, err = runCmd(t, env(nil), "", "kb", "ingest", "--data", data, "../../testdata/kb/runbooks")
 	if err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("locked data dir: %v", err)
+	}
+}
+
+// TestKBEvalHybrid scores the corpus with the generated model: the output
+// says the search was hybrid. (The model's weights are random, so the
+// figure says nothing about quality; docs/benchmarks.md has the numbers.)
+func TestKBEvalHybrid(t *testing.T) {
+	out, _, err := runCmd(t, env(nil), "", "kb", "eval", "--corpus", "../../testdata/kb/runbooks",
+		"--queries", "../../testdata/kb/queries.jsonl", "--k", "5",
+		"--embed-model-dir", testmodel.TestDir(t), "--embed-backend", "ort", "--ort-lib", testmodel.ORTLib(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "search=hybrid (model ") || !strings.Contains(out, "backend ort)") || !strings.Contains(out, "recall@5=") {
+		t.Fatalf("output:\n%s", out)
+	}
+	out, _, err = runCmd(t, env(nil), "", "kb", "eval", "--corpus", "../../testdata/kb/runbooks",
+		"--queries", "../../testdata/kb/queries.jsonl")
+	if err != nil || !strings.Contains(out, "search=lexical") {
+		t.Fatalf("lexical run: %v\n%s", err, out)
 	}
 }

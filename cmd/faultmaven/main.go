@@ -58,6 +58,7 @@ Usage:
   faultmaven version                print the version
   faultmaven logs analyze|eval      summarise a log file offline / score the template miner ('faultmaven logs help')
   faultmaven kb ingest|eval         add documents to the knowledge base / score its search ('faultmaven kb help')
+  faultmaven model pull|check       download the embedding model / check the one the server would use ('faultmaven model help')
 
 Every flag can also be set with an FM_ environment variable (flag --case-idle is
 FM_CASE_IDLE); a flag on the command line wins over the environment.
@@ -76,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runUser(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "logs":
 		return runLogs(ctx, args[1:], stdin, stdout, stderr)
+	case "model":
+		return runModel(ctx, args[1:], getenv, stdout, stderr)
 	case "kb":
 		return runKB(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-v":

@@ -18,6 +18,7 @@ import (
 	"github.com/faultmaven/faultmaven/actors/agent/llm"
 	"github.com/faultmaven/faultmaven/actors/evidence"
 	"github.com/faultmaven/faultmaven/embed"
+	"github.com/faultmaven/faultmaven/embed/model"
 	"github.com/faultmaven/faultmaven/gateway"
 	"github.com/faultmaven/faultmaven/gateway/auth"
 	"github.com/faultmaven/faultmaven/gateway/session"
@@ -68,6 +69,12 @@ type serveConfig struct {
 	MaxUpload         int64
 	DigestBudget      int
 	SearchTimeout     time.Duration
+
+	EmbedBackend  string
+	ORTLib        string
+	EmbedModel    string
+	EmbedModelDir string
+	EmbedWorkers  int
 }
 
 func serveFlags(cfg *serveConfig) *flag.FlagSet {
@@ -109,6 +116,11 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.SearchTimeout, "evidence-search-timeout", 2*time.Second, "time limit of one evidence search (regular expressions included)")
 	fs.IntVar(&cfg.ContextTokens, "context-tokens", 12000, "token budget of the prompt sent to the LLM (recent turns verbatim, older ones summarised); at least 6000")
 	fs.IntVar(&cfg.ReplyTokens, "reply-tokens", 1500, "most tokens the LLM may write in one reply")
+	fs.StringVar(&cfg.EmbedBackend, "embed-backend", "auto", "embedding backend: auto (ONNX Runtime when its library is found, else hugot), hugot (pure Go) or ort")
+	fs.StringVar(&cfg.ORTLib, "ort-lib", "", "path of libonnxruntime.so for the ort backend (default: FM_ORT_LIB, beside the binary, /usr/local/lib, /usr/lib)")
+	fs.StringVar(&cfg.EmbedModel, "embed-model", model.DefaultRepo, "embedding model pulled with 'faultmaven model pull', looked up in <data>/models")
+	fs.StringVar(&cfg.EmbedModelDir, "embed-model-dir", "", "directory holding the embedding model (model.onnx + tokenizer.json), e.g. for air-gapped installs; overrides --embed-model")
+	fs.IntVar(&cfg.EmbedWorkers, "embed-workers", 0, "embedder actors in the embedding pool (0: one per core with ort, one with hugot)")
 	fs.BoolVar(&cfg.RedactEmails, "redact-emails", false, "also replace e-mail addresses with pseudonyms before text is sent to an LLM")
 	return fs
 }
@@ -185,6 +197,17 @@ func (c *serveConfig) validate() error {
 	if c.ReplyTokens < 64 || c.ReplyTokens > 100_000 {
 		bad("--reply-tokens (FM_REPLY_TOKENS) must be 64..100000, got %d", c.ReplyTokens)
 	}
+	if _, err := model.ParseBackend(c.EmbedBackend); err != nil {
+		bad("--embed-backend (FM_EMBED_BACKEND): %v", err)
+	}
+	if c.EmbedModelDir == "" {
+		if err := model.ValidRepo(c.EmbedModel); err != nil {
+			bad("--embed-model (FM_EMBED_MODEL): %v", err)
+		}
+	}
+	if c.EmbedWorkers < 0 || c.EmbedWorkers > 256 {
+		bad("--embed-workers (FM_EMBED_WORKERS) must be 0..256, got %d", c.EmbedWorkers)
+	}
 	for _, o := range c.CORSOrigins {
 		if o == "*" {
 			bad("--cors-origins (FM_CORS_ORIGINS) must not be \"*\": credentials are allowed, so list the origins")
@@ -210,6 +233,7 @@ type node struct {
 	cases  *actors.Cases
 	auth   *auth.Service
 	kb     *embed.KB
+	emb    *embedding
 	api    *gateway.Server
 	http   *http.Server
 	ln     net.Listener
@@ -344,20 +368,28 @@ func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*n
 	if err != nil {
 		return fail(err)
 	}
-	kbKS, err := store.Keyspace(persistence.SpaceKB)
-	if err != nil {
-		return fail(err)
-	}
-	// Rebuilds the search index from Pebble and resumes unfinished ingestion.
-	n.kb, err = embed.Open(kbKS, kbKS.Blobs(), embed.Config{MaxDocBytes: cfg.MaxUpload, Logger: log.Named("kb")})
-	if err != nil {
-		return fail(err)
-	}
 	n.engine, err = actor.NewEngine(actor.NewEngineConfig())
 	if err != nil {
 		return fail(fmt.Errorf("start actor engine: %w", err))
 	}
 	actors.StartMonitor(n.engine, log.Named("actors"), reg)
+	n.emb, err = startEmbedding(cfg, n.engine, log.Named("embed"), reg)
+	if err != nil {
+		return fail(err)
+	}
+	kbKS, err := store.Keyspace(persistence.SpaceKB)
+	if err != nil {
+		return fail(err)
+	}
+	// Rebuilds the search index from Pebble and resumes unfinished ingestion.
+	kbCfg := embed.Config{MaxDocBytes: cfg.MaxUpload, Logger: log.Named("kb")}
+	if n.emb.embedder != nil {
+		kbCfg.Embedder, kbCfg.ModelID = n.emb.embedder, n.emb.info.ID
+	}
+	n.kb, err = embed.Open(kbKS, kbKS.Blobs(), kbCfg)
+	if err != nil {
+		return fail(err)
+	}
 	n.cases, err = actors.NewCases(actors.Config{
 		CaseIdle: cfg.CaseIdle, SnapshotEvery: cfg.SnapshotEvery, RequestTimeout: cfg.CaseTimeout,
 		TurnTimeout: cfg.TurnTimeout, RedactEmails: cfg.RedactEmails,
@@ -382,7 +414,8 @@ func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*n
 			}
 			return n.cases.Ready()
 		},
-		Gatherer: reg, Registerer: reg,
+		Components: func() map[string]any { return map[string]any{"search": n.emb.status(n.kb)} },
+		Gatherer:   reg, Registerer: reg,
 	})
 	if err != nil {
 		return fail(err)
@@ -403,7 +436,7 @@ func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*n
 
 // shutdown stops the node in one fixed order: stop accepting and finish
 // in-flight HTTP requests → close WebSockets → drain the case actors → stop
-// knowledge ingestion → close Pebble.
+// knowledge ingestion → stop the embedding pool → close Pebble.
 func (n *node) shutdown(ctx context.Context) error {
 	var errs []error
 	if n.http != nil {
@@ -434,6 +467,9 @@ func (n *node) shutdown(ctx context.Context) error {
 		if err := n.kb.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("stop knowledge ingestion: %w", err))
 		}
+	}
+	if n.emb != nil {
+		n.emb.stop()
 	}
 	if n.store != nil {
 		if err := n.store.Close(); err != nil {

@@ -34,12 +34,24 @@ func (h *Hybrid) Search(query string, qvec []float32, k int, allow Filter) []Hit
 	return fuse(lists, k)
 }
 
+// lexicalTieBreak is added per lexical rank so that, between hits with the
+// same fused score, the one the words matched better comes first: a hit at
+// rank r of the first (lexical) list gets lexicalTieBreak/r more. It is far
+// below the smallest difference of two reciprocal ranks at any depth used
+// here (about 1/(60+200)² ≈ 1.5e-5), so it only ever breaks ties — e.g. an
+// exact keyword hit against an unrelated chunk that happens to be the
+// nearest vector.
+const lexicalTieBreak = 1e-9
+
 // fuse ranks ids by their summed reciprocal ranks across lists.
 func fuse(lists [][]Hit, k int) []Hit {
 	scores := make(map[string]float64)
-	for _, list := range lists {
+	for li, list := range lists {
 		for i, hit := range list {
 			scores[hit.ID] += 1 / float64(rrfK+i+1)
+			if li == 0 {
+				scores[hit.ID] += lexicalTieBreak / float64(i+1)
+			}
 		}
 	}
 	top := newTopK(k)

@@ -30,7 +30,7 @@ func TestHybridFuses(t *testing.T) {
 		t.Fatalf("hybrid = %v, want both first, then words and meaning", hits)
 	}
 	// "both" is first in each list: 1/61 + 1/61.
-	if want := 2.0 / 61; math.Abs(hits[0].Score-want) > 1e-12 {
+	if want := 2.0 / 61; math.Abs(hits[0].Score-want) > 1e-8 {
 		t.Fatalf("fused score of both = %v, want %v", hits[0].Score, want)
 	}
 
@@ -58,13 +58,27 @@ func TestFuse(t *testing.T) {
 	a := []Hit{{ID: "x"}, {ID: "y"}, {ID: "z"}}
 	b := []Hit{{ID: "z"}, {ID: "w"}}
 	got := fuse([][]Hit{a, b}, 10)
-	// z: 1/63 + 1/61 beats x: 1/61; y and w tie at 1/62 and are ordered by
-	// id.
-	want := []string{"z", "x", "w", "y"}
+	// z: 1/63 + 1/61 beats x: 1/61; y and w tie at 1/62 and the lexical
+	// one (y, from the first list) comes first.
+	want := []string{"z", "x", "y", "w"}
 	if !slices.Equal(ids(got), want) {
 		t.Fatalf("fuse = %v, want %v", got, want)
 	}
 	if got := fuse([][]Hit{a, b}, 2); !slices.Equal(ids(got), want[:2]) {
 		t.Fatalf("fuse k=2 = %v", got)
+	}
+}
+
+// TestFuseTieGoesToTheWords: an exact keyword hit found only lexically and
+// an unrelated chunk found only as the nearest vector have the same
+// reciprocal rank; the keyword hit must win, whatever the ids.
+func TestFuseTieGoesToTheWords(t *testing.T) {
+	for _, ids2 := range [][2]string{{"a-keyword", "z-vector"}, {"z-keyword", "a-vector"}} {
+		lexical := []Hit{{ID: ids2[0]}}
+		vector := []Hit{{ID: ids2[1]}}
+		got := fuse([][]Hit{lexical, vector}, 2)
+		if got[0].ID != ids2[0] {
+			t.Fatalf("fuse = %v, want the lexical hit %s first", got, ids2[0])
+		}
 	}
 }

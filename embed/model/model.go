@@ -19,9 +19,12 @@ package model
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -102,6 +105,9 @@ func (c *Config) ensureDefaults() {
 
 // Info describes an opened model.
 type Info struct {
+	// ID identifies the model by content: the directory name and a hash of
+	// the ONNX file and tokenizer. Vectors made under another ID are stale.
+	ID        string  `json:"id"`
 	Dir       string  `json:"dir"`
 	OnnxFile  string  `json:"onnx_file"`
 	Backend   Backend `json:"backend"`
@@ -135,7 +141,11 @@ func Open(cfg Config) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	info := Info{Dir: files.Dir, OnnxFile: files.Onnx, MaxTokens: files.MaxTokens}
+	id, err := fingerprint(files)
+	if err != nil {
+		return nil, err
+	}
+	info := Info{ID: id, Dir: files.Dir, OnnxFile: files.Onnx, MaxTokens: files.MaxTokens}
 	var r runner
 	switch cfg.Backend {
 	case ORT, Auto:
@@ -305,6 +315,23 @@ func maxTokens(dir, tokenizerPath string) int {
 		limit = min(limit, tk.Truncation.MaxLength)
 	}
 	return limit
+}
+
+// fingerprint hashes the files that decide the vectors.
+func fingerprint(f Files) (string, error) {
+	h := sha256.New()
+	for _, p := range []string{filepath.Join(f.Dir, f.Onnx), f.Tokenizer} {
+		file, err := os.Open(p)
+		if err != nil {
+			return "", fmt.Errorf("model: %w", err)
+		}
+		_, err = io.Copy(h, file)
+		file.Close()
+		if err != nil {
+			return "", fmt.Errorf("model: read %s: %w", p, err)
+		}
+	}
+	return filepath.Base(f.Dir) + "@" + hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
 // normalize scales v to unit length in place; a zero vector stays zero.
