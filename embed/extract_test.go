@@ -1,9 +1,11 @@
 package embed
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestDetectFormat(t *testing.T) {
@@ -93,6 +95,49 @@ func FuzzExtractJSON(f *testing.F) {
 		out, err := extract(strings.NewReader(src), FormatJSON, 1<<16)
 		if err == nil && strings.TrimSpace(out) == "" {
 			t.Fatal("empty output without error")
+		}
+	})
+}
+
+// FuzzExtractAnyFormat: for every format, arbitrary bytes are detected and
+// extracted without panicking, within the output cap, as valid UTF-8, or
+// refused with one of the documented errors.
+func FuzzExtractAnyFormat(f *testing.F) {
+	f.Add([]byte("# Title\n\nbody\n"), "a.md")
+	f.Add([]byte("key: value\nlist:\n  - a\n"), "c.yaml")
+	f.Add([]byte("a,b\n1,\"2\n"), "d.csv")
+	f.Add([]byte("<html><script>x</script><h1>T</h1>&amp;</html>"), "e.html")
+	f.Add([]byte("%PDF-1.7"), "f.pdf")
+	f.Add([]byte("\x89PNG\r\n\x1a\n"), "g.md")
+	f.Add([]byte("2026-11-26 ERROR disk full\n"), "h.log")
+	f.Add([]byte("\xff\xfe\x00h\x00i"), "i.txt")
+	f.Fuzz(func(t *testing.T, body []byte, name string) {
+		const max = 4 << 10
+		head := body[:min(len(body), sniffLen)]
+		format, err := detectFormat(head, name)
+		if err != nil {
+			if !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("detectFormat: undocumented error %v", err)
+			}
+			return
+		}
+		_ = titleFor(name, head, format)
+		out, err := extract(bytes.NewReader(body), format, max)
+		if err != nil {
+			if !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrEmpty) {
+				t.Fatalf("extract %s: undocumented error %v", format, err)
+			}
+			return
+		}
+		// At most 2×max bytes are produced; replacing invalid bytes with
+		// U+FFFD (3 bytes each) can triple that.
+		if len(out) > 3*2*max || !utf8.ValidString(out) || strings.TrimSpace(out) == "" {
+			t.Fatalf("extract %s: %d bytes, valid UTF-8 %v", format, len(out), utf8.ValidString(out))
+		}
+		for _, c := range chunkText(out, 200, 40) {
+			if len(c.Body) == 0 {
+				t.Fatal("empty chunk")
+			}
 		}
 	})
 }

@@ -115,11 +115,28 @@ func (s *Server) uploadDocument(w http.ResponseWriter, r *http.Request) error {
 		return &Error{CodeMalformedForm, "Upload a document as multipart/form-data with a file part named \"file\""}
 	}
 	var (
-		f    documentFields
-		doc  embed.Document
-		dup  bool
-		done bool
+		doc embed.Document
+		dup bool
 	)
+	err = parseDocumentMultipart(mr, func(f documentFields, p *multipart.Part) error {
+		var err error
+		doc, dup, err = s.storeDocument(r.Context(), v, f, p)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, documentResponse{Document: doc, Duplicate: dup})
+	return nil
+}
+
+// parseDocumentMultipart reads a knowledge upload: text fields first, then
+// one part named "file", handed to store as it arrives. Errors are *Error
+// (400 malformed, 422), whatever store returned, or an
+// *http.MaxBytesError.
+func parseDocumentMultipart(mr *multipart.Reader, store func(f documentFields, p *multipart.Part) error) error {
+	var f documentFields
+	done := false
 	for parts := 0; ; parts++ {
 		p, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -136,8 +153,7 @@ func (s *Server) uploadDocument(w http.ResponseWriter, r *http.Request) error {
 			if done {
 				return validation("upload one document per request")
 			}
-			doc, dup, err = s.storeDocument(r.Context(), v, f, p)
-			if err != nil {
+			if err := store(f, p); err != nil {
 				return err
 			}
 			done = true
@@ -150,14 +166,11 @@ func (s *Server) uploadDocument(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if !f.set(name, strings.TrimSpace(val)) {
-			continue // unknown fields are ignored, like unknown JSON fields
-		}
+		f.set(name, strings.TrimSpace(val)) // unknown fields are ignored, like unknown JSON fields
 	}
 	if !done {
 		return validation(`the upload needs a file part named "file"`)
 	}
-	writeJSON(w, http.StatusCreated, documentResponse{Document: doc, Duplicate: dup})
 	return nil
 }
 

@@ -263,3 +263,64 @@ func FuzzParseTurnMultipart(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseDocumentMultipart: whatever the body, a knowledge upload either
+// stores one file with capped fields or fails with a documented client
+// error.
+func FuzzParseDocumentMultipart(f *testing.F) {
+	seed := func(fields []string, file string) ([]byte, string) {
+		var buf bytes.Buffer
+		w := multipart.NewWriter(&buf)
+		for i := 0; i+1 < len(fields); i += 2 {
+			_ = w.WriteField(fields[i], fields[i+1])
+		}
+		if file != "" {
+			fw, _ := w.CreateFormFile("file", "../../etc/passwd.md")
+			_, _ = fw.Write([]byte(file))
+		}
+		_ = w.Close()
+		return buf.Bytes(), w.Boundary()
+	}
+	b, bd := seed([]string{"title", "Disk full", "tags", "disk, ,linux", "scope", "global"}, "# Disk\n\nfree space\n")
+	f.Add(b, bd)
+	b, bd = seed([]string{"description", strings.Repeat("d", 9000)}, "x")
+	f.Add(b, bd)
+	b, bd = seed([]string{"title", "no file"}, "")
+	f.Add(b, bd)
+	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\nabc\r\n--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nx\r\n--b--\r\n"), "b")
+	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc\r\n--b\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nlate\r\n--b--\r\n"), "b")
+	f.Fuzz(func(t *testing.T, body []byte, boundary string) {
+		if boundary == "" {
+			boundary = "b"
+		}
+		mr := multipart.NewReader(http.MaxBytesReader(nil, io.NopCloser(bytes.NewReader(body)), 64<<10), boundary)
+		stored := 0
+		err := parseDocumentMultipart(mr, func(df documentFields, p *multipart.Part) error {
+			stored++
+			for _, v := range []string{df.Title, df.DocumentType, df.Category, df.Description, df.SourceURL, df.Scope, df.CaseID, df.Tags} {
+				if len(v) > maxDocField {
+					t.Fatalf("a field of %d bytes passed the %d cap", len(v), maxDocField)
+				}
+			}
+			_, err := io.Copy(io.Discard, p)
+			return err
+		})
+		if stored > 1 {
+			t.Fatalf("%d documents stored from one request", stored)
+		}
+		if err == nil && stored != 1 {
+			t.Fatal("no error and no document")
+		}
+		if err != nil {
+			var ge *Error
+			var mb *http.MaxBytesError
+			if errors.As(err, &ge) {
+				if HTTPStatus(ge.Code) >= 500 {
+					t.Fatalf("a client's body caused %s", ge.Code)
+				}
+			} else if !errors.As(err, &mb) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("undocumented error %T %v", err, err)
+			}
+		}
+	})
+}
