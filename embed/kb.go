@@ -78,6 +78,9 @@ type Config struct {
 	// ModelID names the embedding model (see embed/model). Stored vectors
 	// made under another ModelID are dropped and made again.
 	ModelID string
+	// IndexDir, when set, is where Close saves the vector index so that the
+	// next Open need not rebuild its graph (see saveVectorSnapshot).
+	IndexDir string
 	// QueryEmbedTimeout bounds embedding a search query; past it the search
 	// is lexical only (default 2s).
 	QueryEmbedTimeout time.Duration
@@ -138,7 +141,9 @@ type KB struct {
 	docs map[string]*docMeta // docID → what Search needs to filter and rank
 	lex  *index.Lexical
 	vec  *index.Vector // nil without an embedder
-	hyb  index.Hybrid
+	// snapLoaded: the vector graph came from the snapshot at Open.
+	snapLoaded bool
+	hyb        index.Hybrid
 
 	qmu     sync.Mutex
 	queue   []string        // docIDs waiting for a worker
@@ -254,6 +259,10 @@ func (k *KB) Close() error {
 	k.qmu.Unlock()
 	k.cancel()
 	k.wg.Wait()
+	if err := k.saveVectorSnapshot(); err != nil {
+		// Not fatal: the next start rebuilds the graph from Pebble.
+		k.log.Warn("vector index snapshot not saved", zap.Error(err))
+	}
 	return nil
 }
 

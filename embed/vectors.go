@@ -1,12 +1,19 @@
 package embed
 
 import (
+	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,6 +97,7 @@ func (k *KB) openVectors() ([]string, error) {
 				zap.String("previous", string(prev)), zap.String("model", k.cfg.ModelID))
 		}
 	}
+	stored := map[string][]float32{} // chunk id → vector, as Pebble has them
 	have := map[string]int{}
 	bad := 0
 	err = k.ks.Scan([]byte(prefixVec), false, func(key, v []byte) error {
@@ -103,13 +111,23 @@ func (k *KB) openVectors() ([]string, error) {
 			bad++
 			return nil
 		}
-		if k.vec.Add(ChunkID(docID, n), vec) == nil {
-			have[docID]++
-		}
+		stored[ChunkID(docID, n)] = vec
+		have[docID]++
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("embed: load vectors: %w", err)
+	}
+	if !k.loadVectorSnapshot(stored) {
+		if len(stored) > 20_000 {
+			k.log.Info("building the vector index from stored vectors; this takes a while", zap.Int("vectors", len(stored)))
+		}
+		for id, vec := range stored {
+			if err := k.vec.Add(id, vec); err != nil {
+				docID, _, _ := splitChunkID(id)
+				have[docID]-- // re-embedded by the backfill
+			}
+		}
 	}
 	var backfill []string
 	for id, m := range k.docs {
@@ -250,13 +268,128 @@ type VectorStats struct {
 	Enabled bool `json:"enabled"`
 	Vectors int  `json:"vectors"`
 	Chunks  int  `json:"chunks"`
+	// FromSnapshot: the graph was loaded from the snapshot at start rather
+	// than rebuilt.
+	FromSnapshot bool `json:"from_snapshot"`
 }
 
 // Vectors reports the vector index's coverage.
 func (k *KB) Vectors() VectorStats {
-	s := VectorStats{Enabled: k.vec != nil, Chunks: k.lex.Len()}
+	s := VectorStats{Enabled: k.vec != nil, Chunks: k.lex.Len(), FromSnapshot: k.snapLoaded}
 	if k.vec != nil {
 		s.Vectors = k.vec.Len()
 	}
 	return s
+}
+
+// The vector index's graph takes minutes to rebuild at 100k chunks, so a
+// clean Close saves it to Config.IndexDir and the next Open loads it — but
+// only when it holds exactly the chunk ids Pebble has vectors for, under the
+// same model. Anything else (no file, a crash since, a damaged file) means
+// a rebuild from Pebble, which is always correct.
+const (
+	vectorSnapFile = "vectors.snap"
+	vectorMetaFile = "vectors.meta"
+)
+
+type vectorSnapMeta struct {
+	ModelID string `json:"model_id"`
+	Count   int    `json:"count"`
+	IDsHash string `json:"ids_sha256"`
+}
+
+func idsHash(ids []string) string {
+	slices.Sort(ids)
+	h := sha256.New()
+	for _, id := range ids {
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// loadVectorSnapshot replaces the empty index with the saved one when it
+// matches stored exactly.
+func (k *KB) loadVectorSnapshot(stored map[string][]float32) bool {
+	if k.cfg.IndexDir == "" {
+		return false
+	}
+	raw, err := os.ReadFile(filepath.Join(k.cfg.IndexDir, vectorMetaFile))
+	if err != nil {
+		return false
+	}
+	var meta vectorSnapMeta
+	ids := make([]string, 0, len(stored))
+	for id := range stored {
+		ids = append(ids, id)
+	}
+	if json.Unmarshal(raw, &meta) != nil || meta.ModelID != k.cfg.ModelID || meta.Count != len(stored) || meta.IDsHash != idsHash(ids) {
+		k.log.Info("vector index snapshot is stale; rebuilding from stored vectors")
+		return false
+	}
+	f, err := os.Open(filepath.Join(k.cfg.IndexDir, vectorSnapFile))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fresh := index.NewVector(k.vec.Dim(), index.VectorOptions{})
+	if err := fresh.Load(bufio.NewReaderSize(f, 1<<20)); err != nil || fresh.Len() != len(stored) {
+		k.log.Warn("vector index snapshot unusable; rebuilding from stored vectors", zap.Error(err))
+		return false
+	}
+	k.vec = fresh
+	k.hyb.Vec = fresh
+	k.snapLoaded = true
+	return true
+}
+
+// saveVectorSnapshot writes the index and its description atomically
+// (temporary files, fsync, rename, directory fsync). The meta file is
+// written last: without it the snapshot is never trusted.
+func (k *KB) saveVectorSnapshot() error {
+	if k.cfg.IndexDir == "" || k.vec == nil {
+		return nil
+	}
+	if err := os.MkdirAll(k.cfg.IndexDir, 0o750); err != nil {
+		return err
+	}
+	_ = os.Remove(filepath.Join(k.cfg.IndexDir, vectorMetaFile))
+	ids := k.vec.IDs()
+	meta, _ := json.Marshal(vectorSnapMeta{ModelID: k.cfg.ModelID, Count: len(ids), IDsHash: idsHash(ids)})
+	write := func(name string, fill func(w io.Writer) error) error {
+		tmp := filepath.Join(k.cfg.IndexDir, name+".tmp")
+		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		bw := bufio.NewWriterSize(f, 1<<20)
+		err = fill(bw)
+		if err == nil {
+			err = bw.Flush()
+		}
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp, filepath.Join(k.cfg.IndexDir, name))
+		}
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+		return err
+	}
+	if err := write(vectorSnapFile, k.vec.Save); err != nil {
+		return err
+	}
+	if err := write(vectorMetaFile, func(w io.Writer) error { _, err := w.Write(meta); return err }); err != nil {
+		return err
+	}
+	if d, err := os.Open(k.cfg.IndexDir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
 }

@@ -3,6 +3,8 @@ package embed
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -174,4 +176,83 @@ func titles(res []Result) []string {
 		out = append(out, r.Title)
 	}
 	return out
+}
+
+func TestVectorSnapshotSkipsTheRebuildOnlyWhenItMatches(t *testing.T) {
+	emb := &concepts{}
+	idx := t.TempDir()
+	e := newEnv(t, Config{Embedder: emb, ModelID: "concepts-v1", IndexDir: idx})
+	keep := e.upload(Upload{Title: "Disk full", Filename: "disk.md"}, "# Disk full\n\nThe filesystem ran out of inodes.\n")
+	gone := e.upload(Upload{Title: "Heap", Filename: "heap.md"}, "# Heap\n\nOOM killer.\n")
+	e.wait()
+	if e.kb.Vectors().FromSnapshot {
+		t.Fatal("a fresh knowledge base cannot come from a snapshot")
+	}
+
+	// A clean restart loads the graph saved by Close.
+	e.reopen()
+	st := e.kb.Vectors()
+	if !st.FromSnapshot || st.Vectors != st.Chunks {
+		t.Fatalf("after a clean restart: %+v, want the snapshot with every vector", st)
+	}
+	if res := e.search(alice, "memory"); !hasDoc(res, gone.DocumentID) {
+		t.Fatal("vector search from the snapshot lost a document")
+	}
+
+	// A change that no Close saved (a crash): the snapshot no longer
+	// matches Pebble and is not trusted. The crash is simulated by putting
+	// the snapshot from before the change back after Close.
+	old := map[string][]byte{}
+	for _, f := range []string{vectorSnapFile, vectorMetaFile} {
+		b, err := os.ReadFile(filepath.Join(idx, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		old[f] = b
+	}
+	if err := e.kb.Delete(context.Background(), alice, gone.DocumentID); err != nil {
+		t.Fatal(err)
+	}
+	e.close()
+	for f, b := range old {
+		if err := os.WriteFile(filepath.Join(idx, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.open()
+	st = e.kb.Vectors()
+	if st.FromSnapshot || st.Vectors != st.Chunks {
+		t.Fatalf("after a crash: %+v, want a rebuild from Pebble", st)
+	}
+	if res := e.search(alice, "memory"); hasDoc(res, gone.DocumentID) {
+		t.Fatal("a stale snapshot brought a deleted document back")
+	}
+	if res := e.search(alice, "inode"); !hasDoc(res, keep.DocumentID) {
+		t.Fatal("rebuild lost a document")
+	}
+
+	// A damaged snapshot is rebuilt from Pebble, never fatal.
+	e.close() // saves a good snapshot
+	snap := filepath.Join(idx, vectorSnapFile)
+	raw, err := os.ReadFile(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)/2] ^= 0xff
+	if err := os.WriteFile(snap, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.open()
+	if st := e.kb.Vectors(); st.FromSnapshot || st.Vectors != st.Chunks || st.Vectors == 0 {
+		t.Fatalf("after damage: %+v, want a rebuild", st)
+	}
+
+	// Another model: the snapshot (made under the old one) is ignored.
+	e.close()
+	e.cfg.ModelID = "concepts-v2"
+	e.open()
+	e.wait()
+	if st := e.kb.Vectors(); st.FromSnapshot || st.Vectors != st.Chunks {
+		t.Fatalf("after a model change: %+v", st)
+	}
 }

@@ -178,7 +178,7 @@ func openLocalKB(dir string, m *model.Model) (_ *localKB, err error) {
 	}
 	cfg := embed.Config{}
 	if m != nil {
-		cfg.Embedder, cfg.ModelID = m, m.Info().ID
+		cfg.Embedder, cfg.ModelID, cfg.IndexDir = m, m.Info().ID, filepath.Join(dir, "index")
 	}
 	kb, err := embed.Open(ks, ks.Blobs(), cfg)
 	if err != nil {

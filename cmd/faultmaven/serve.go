@@ -385,6 +385,7 @@ func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*n
 	kbCfg := embed.Config{MaxDocBytes: cfg.MaxUpload, Logger: log.Named("kb")}
 	if n.emb.embedder != nil {
 		kbCfg.Embedder, kbCfg.ModelID = n.emb.embedder, n.emb.info.ID
+		kbCfg.IndexDir = filepath.Join(cfg.Data, "index")
 	}
 	n.kb, err = embed.Open(kbKS, kbKS.Blobs(), kbCfg)
 	if err != nil {

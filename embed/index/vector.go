@@ -158,6 +158,17 @@ func (v *Vector) Add(id string, vec []float32) error {
 	return nil
 }
 
+// IDs returns the live ids, in no particular order.
+func (v *Vector) IDs() []string {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]string, 0, len(v.byID))
+	for id := range v.byID {
+		out = append(out, id)
+	}
+	return out
+}
+
 // Remove drops id; unknown ids are ignored.
 func (v *Vector) Remove(id string) {
 	v.wmu.Lock()
