@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOS    := $(shell find . -name '*.proto' -not -path './.git/*')
 
-.PHONY: all build run test lint fmt bench bench-ws soak proto proto-check tools clean ort testmodel testmodel-minilm
+.PHONY: all build run test lint fmt bench bench-ws bench-embed soak proto proto-check tools clean ort testmodel testmodel-minilm
 
 all: build
 
@@ -35,7 +35,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 # Benchmarks; results are recorded by hand in docs/benchmarks.md.
-bench: ort bench-ws
+bench: ort bench-ws bench-embed
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./actors/ | tee bench-actors.out
 	FM_BENCH_EF=64,256,512,1024 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./embed/index/ | tee bench-index.out
 	FM_BENCH=1 $(GO) test -run '^$$' -bench AnalyzeLarge -benchtime 1x -timeout 30m ./actors/evidence/loginsight/ | tee bench-logs.out
@@ -43,6 +43,19 @@ bench: ort bench-ws
 # Live sessions over WebSocket: the server against a minimal relay (floor), same workload.
 bench-ws: build
 	$(GO) run ./cmd/fmload --bin ./bin/faultmaven --sessions 100,250,500,1000 --duration 20s --ttft 300ms --tps 50 --reply-tokens 40 --out bench-ws.json | tee bench-ws.out
+
+# Embeddings (issue 4): the hugot and ort backends and Node's onnxruntime-node
+# on the same texts and the same MiniLM-shaped model, each in its own process,
+# then ingestion throughput. EMBED_RUNS=3 gives medians of three runs (about
+# 7 minutes a run). The report is printed last and kept in
+# .cache/bench-embed/report.md, which is only written when every step passed.
+EMBED_RUNS ?= 1
+bench-embed: ort testmodel-minilm
+	@rm -f .cache/bench-embed/report.md
+	$(GO) build -o bin/fmembedbench ./cmd/fmembedbench
+	./bin/fmembedbench all -runs $(EMBED_RUNS) -model .cache/testmodel/minilm -corpus testdata/kb/runbooks \
+	  -ort-node $(ORT_DIR)/node_modules/onnxruntime-node -out .cache/bench-embed | tee bench-embed.out
+	@test -f .cache/bench-embed/report.md
 
 # Long crash-recovery soak: many more kill -9 points than CI runs.
 soak:
