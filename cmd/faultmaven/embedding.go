@@ -25,6 +25,7 @@ type embedding struct {
 	pool     *embedpool.Pool
 	embedder embed.Embedder // nil: lexical search only
 	info     model.Info
+	workers  int         // embedder actors in the pool
 	reason   string      // why search is lexical only, when it is
 	warm     atomic.Bool // hugot has compiled its buckets
 	log      *zap.Logger
@@ -84,6 +85,7 @@ func startEmbedding(cfg serveConfig, engine *actor.Engine, log *zap.Logger, reg 
 			workers = runtime.NumCPU()
 		}
 	}
+	e.workers = workers
 	e.pool, err = embedpool.Start(engine, m, embedpool.Config{Workers: workers, Logger: log, Metrics: reg})
 	if err != nil {
 		_ = m.Close()

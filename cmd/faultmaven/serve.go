@@ -386,6 +386,10 @@ func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*n
 	if n.emb.embedder != nil {
 		kbCfg.Embedder, kbCfg.ModelID = n.emb.embedder, n.emb.info.ID
 		kbCfg.IndexDir = filepath.Join(cfg.Data, "index")
+		// One ingestion worker per embedder: a document's few chunks make
+		// one small batch, so a single worker would leave the others idle
+		// (docs/benchmarks.md, ingestion).
+		kbCfg.Workers = min(n.emb.workers, 64)
 	}
 	n.kb, err = embed.Open(kbKS, kbKS.Blobs(), kbCfg)
 	if err != nil {

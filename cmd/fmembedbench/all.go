@@ -169,8 +169,9 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		}
 		// The corpus once and -copies times, lexical only and with ort
-		// vectors; then the large one again with two ingestion workers
-		// (the server runs one), so that both embedders have work.
+		// vectors (the server's defaults: one ingestion worker per
+		// embedder); then the large one again with a single ingestion
+		// worker, the setting before that default, for comparison.
 		type ingestRun struct {
 			embed             string
 			copies, kbWorkers int
@@ -179,7 +180,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if c.copies > 1 {
 			ingests = append(ingests, ingestRun{"none", c.copies, 0}, ingestRun{"ort", c.copies, 0})
 		}
-		ingests = append(ingests, ingestRun{"ort", c.copies, 2})
+		ingests = append(ingests, ingestRun{"ort", c.copies, 1})
 		for _, ir := range ingests {
 			name := fmt.Sprintf("ingest-%s-x%d", ir.embed, ir.copies)
 			if ir.kbWorkers > 0 {

@@ -41,7 +41,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&c.ortLib, "ort-lib", "", "libonnxruntime.so (default: $FM_ORT_LIB, then the usual places)")
 	fs.IntVar(&c.threads, "threads", 1, "ONNX Runtime intra-op threads per embedder")
 	fs.IntVar(&c.workers, "workers", 0, "embedder actors in the pool (default: the server's, one per core for ort)")
-	fs.IntVar(&c.kbWorkers, "kb-workers", 0, "documents ingested at once (default: the server's, 1)")
+	fs.IntVar(&c.kbWorkers, "kb-workers", 0, "documents ingested at once (default: the server's, one per embedder actor, 1 without a model)")
 	fs.StringVar(&c.corpus, "corpus", "testdata/kb/runbooks", "directory of markdown runbooks")
 	fs.IntVar(&c.copies, "copies", 1, "upload the corpus this many times, each copy with distinct titles and content")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up when ingestion takes longer")
@@ -118,6 +118,10 @@ func measureIngest(ctx context.Context, c ingestConfig) (res *result, err error)
 			}
 		}
 		r.Threads = c.threads
+		if c.kbWorkers <= 0 { // the server's default: one ingestion worker per embedder
+			cfg.Workers = min(workers, 64)
+			r.KBWorkers = cfg.Workers
+		}
 		engine, err := actor.NewEngine(actor.NewEngineConfig())
 		if err != nil {
 			return nil, err

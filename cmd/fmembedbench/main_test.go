@@ -66,7 +66,7 @@ func TestAllOnTheTinyModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"go-ort-t1", "go-ort-t2", "go-hugot", "ingest-none-x1", "ingest-ort-x1", "ingest-none-x2", "ingest-ort-x2", "ingest-ort-x2-kbw2"}
+	want := []string{"go-ort-t1", "go-ort-t2", "go-hugot", "ingest-none-x1", "ingest-ort-x1", "ingest-none-x2", "ingest-ort-x2", "ingest-ort-x2-kbw1"}
 	if node != "" {
 		want = append(want, "node-ort-t1", "node-ort-t2")
 	}
