@@ -16,8 +16,8 @@ const modelUsage = `Usage:
   faultmaven model check [--data DIR | --embed-model-dir DIR] [--embed-backend auto|hugot|ort] [--ort-lib PATH]
 
 pull downloads a sentence-embedding model (ONNX file, tokenizer.json, config) from
-Hugging Face with hugot's downloader into <data>/models/<owner>_<name>, where
-'faultmaven serve' finds it. The default is ` + model.DefaultRepo + `.
+Hugging Face into <data>/models/<owner>_<name>, where 'faultmaven serve' finds it;
+the directory appears only when the download is complete. The default is ` + model.DefaultRepo + `.
 HF_ENDPOINT points the download at a mirror. For machines without internet, copy a
 model directory over and set FM_EMBED_MODEL_DIR instead.
 

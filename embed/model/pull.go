@@ -3,11 +3,12 @@ package model
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
 
-	"github.com/knights-analytics/hugot"
+	"github.com/gomlx/go-huggingface/hub"
 )
 
 // DefaultRepo is the model `faultmaven model pull` fetches by default.
@@ -37,13 +38,21 @@ func ValidRepo(repo string) error {
 type PullOptions struct {
 	OnnxFile  string // file in the repository; default DefaultOnnxFile
 	AuthToken string // for gated repositories
-	Verbose   bool   // progress on stdout
 }
 
-// Pull downloads repo's ONNX model, tokenizer and configuration from
-// Hugging Face (or HF_ENDPOINT) with hugot's downloader into
-// modelsDir/DirName(repo) and checks the result is usable. It returns the
-// model directory.
+// pullExtras are the small files a model directory may use besides the
+// ONNX file and tokenizer.json.
+var pullExtras = map[string]bool{"config.json": true, "special_tokens_map.json": true, "tokenizer_config.json": true, "vocab.txt": true}
+
+// Pull downloads repo's ONNX model, tokenizer.json and configuration from
+// Hugging Face (or HF_ENDPOINT) into modelsDir/DirName(repo) and checks the
+// result is usable. It selects files the way hugot's downloader does and
+// uses the hub client that downloader is built on (gomlx/go-huggingface),
+// but one file at a time: hugot's DownloadModel fetches files on parallel
+// goroutines that update shared counters without synchronisation (the race
+// detector reports it). Files land in a private cache under modelsDir and
+// the finished directory is renamed into place, so a failed or interrupted
+// pull never leaves a half model where the server would look.
 func Pull(repo, modelsDir string, o PullOptions) (string, error) {
 	if err := ValidRepo(repo); err != nil {
 		return "", err
@@ -54,22 +63,75 @@ func Pull(repo, modelsDir string, o PullOptions) (string, error) {
 	if err := os.MkdirAll(modelsDir, 0o750); err != nil {
 		return "", fmt.Errorf("model pull: %w", err)
 	}
-	opts := hugot.NewDownloadOptions()
-	opts.OnnxFilePath = o.OnnxFile
-	opts.AuthToken = o.AuthToken
-	opts.Verbose = o.Verbose
-	opts.MaxRetries, opts.RetryInterval = 2, 1
-	dir, err := hugot.DownloadModel(repo, modelsDir, opts)
+	work, err := os.MkdirTemp(modelsDir, ".pull-")
 	if err != nil {
-		return "", fmt.Errorf("model pull %s: %w", repo, err)
+		return "", fmt.Errorf("model pull: %w", err)
 	}
-	want := filepath.Join(modelsDir, DirName(repo))
-	if filepath.Clean(dir) != filepath.Clean(want) {
-		return "", fmt.Errorf("model pull %s: downloaded into %s, expected %s", repo, dir, want)
+	defer os.RemoveAll(work)
+	r := hub.New(repo).WithCacheDir(filepath.Join(work, "cache")).WithProgressBar(false)
+	r.Verbosity = 0
+	if o.AuthToken != "" {
+		r = r.WithAuth(o.AuthToken)
 	}
-	if _, err := Inspect(dir, ""); err != nil {
+	if err := r.DownloadInfo(false); err != nil {
+		return "", fmt.Errorf("model pull %s: repository information: %w", repo, err)
+	}
+	var files []string
+	var onnx, tokenizer bool
+	for name, err := range r.IterFileNames() {
+		if err != nil {
+			return "", fmt.Errorf("model pull %s: %w", repo, err)
+		}
+		switch {
+		case name == o.OnnxFile:
+			onnx = true
+			files = append(files, name)
+		case name == "tokenizer.json":
+			tokenizer = true
+			files = append(files, name)
+		case pullExtras[name]:
+			files = append(files, name)
+		}
+	}
+	if !onnx {
+		return "", fmt.Errorf("model pull %s: the repository has no %s (choose another with --onnx-file)", repo, o.OnnxFile)
+	}
+	if !tokenizer {
+		return "", fmt.Errorf("model pull %s: the repository has no tokenizer.json", repo)
+	}
+	stage := filepath.Join(work, "model")
+	if err := os.Mkdir(stage, 0o750); err != nil {
+		return "", fmt.Errorf("model pull: %w", err)
+	}
+	for _, name := range files {
+		got, err := r.DownloadFile(name)
+		if err != nil {
+			return "", fmt.Errorf("model pull %s: %s: %w", repo, name, err)
+		}
+		real, err := filepath.EvalSymlinks(got)
+		if err != nil {
+			return "", fmt.Errorf("model pull %s: %w", repo, err)
+		}
+		if err := os.Rename(real, filepath.Join(stage, path.Base(name))); err != nil {
+			return "", fmt.Errorf("model pull %s: %w", repo, err)
+		}
+	}
+	if _, err := Inspect(stage, ""); err != nil {
 		return "", fmt.Errorf("model pull %s: downloaded, but not usable: %w", repo, err)
 	}
+	dir := filepath.Join(modelsDir, DirName(repo))
+	old := dir + ".old"
+	_ = os.RemoveAll(old)
+	if _, err := os.Stat(dir); err == nil {
+		if err := os.Rename(dir, old); err != nil {
+			return "", fmt.Errorf("model pull: replace %s: %w", dir, err)
+		}
+	}
+	if err := os.Rename(stage, dir); err != nil {
+		_ = os.Rename(old, dir)
+		return "", fmt.Errorf("model pull: %w", err)
+	}
+	_ = os.RemoveAll(old)
 	return dir, nil
 }
 
