@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/faultmaven/faultmaven/actors/agent"
 	"github.com/faultmaven/faultmaven/actors/agent/redact"
@@ -15,26 +16,58 @@ import (
 
 // auditStore keeps the egress record of every LLM call in the "audit"
 // keyspace: e/<case id>/<turn:4 BE>/<call:4 BE> → JSON EgressRecord. A call
-// is recorded before the request leaves ("sending") and the same key is
-// rewritten when it returns ("sent" or "failed", with the provider). Records
-// outlive the case they belong to (they are the audit trail).
+// is recorded, request and all, before the request leaves ("sending"); its
+// outcome ("sent" or "failed", the provider that answered, the error) goes
+// to the same key plus "o" when it returns, and list shows the two as one
+// record. Records outlive the case they belong to (they are the audit
+// trail). Logs written before outcomes had their own key hold the outcome
+// in the request's record itself; list reads both.
 type auditStore struct {
 	ks *persistence.Keyspace
 }
+
+// phaseSending is the phase of a call's first record.
+const phaseSending = "sending"
+
+// auditOutcome is what the second record of a call adds to the first.
+type auditOutcome struct {
+	Phase    string    `json:"phase"`
+	At       time.Time `json:"at"`
+	Provider string    `json:"provider"`
+	Model    string    `json:"model"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// auditKeyLen is the length of a record's key after the case prefix.
+const auditKeyLen = 8
+
+func auditPrefix(caseID string) []byte { return []byte("e/" + caseID + "/") }
 
 func (s *auditStore) write(rec EgressRecord) error {
 	if s.ks == nil {
 		return errors.New("actors: no audit keyspace configured")
 	}
-	k := []byte("e/" + rec.CaseID + "/")
+	k := auditPrefix(rec.CaseID)
 	k = binary.BigEndian.AppendUint32(k, uint32(rec.Turn))
 	k = binary.BigEndian.AppendUint32(k, uint32(rec.Call))
-	v, err := json.Marshal(rec)
+	if rec.Phase == phaseSending {
+		v, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		// Synced: the record must be durable before the request leaves.
+		return s.ks.Set(k, v, true)
+	}
+	v, err := json.Marshal(auditOutcome{Phase: rec.Phase, At: rec.At, Provider: rec.Provider, Model: rec.Model, Error: rec.Error})
 	if err != nil {
 		return err
 	}
-	// Synced: the record must be durable before the request leaves.
-	return s.ks.Set(k, v, true)
+	// Not synced: what left is on disk already, in the request's record. The
+	// outcome becomes durable with the next synced write, which always
+	// follows before the turn's end is durable (the next call's request, a
+	// tool's event, the answer or the turn_failed event, all synced on the
+	// same log). A crash before that leaves "sending", and the turn failed.
+	return s.ks.Set(append(k, 'o'), v, false)
 }
 
 func (s *auditStore) list(caseID string) ([]EgressRecord, error) {
@@ -42,12 +75,25 @@ func (s *auditStore) list(caseID string) ([]EgressRecord, error) {
 	if s.ks == nil {
 		return out, nil
 	}
-	err := s.ks.Scan([]byte("e/"+caseID+"/"), false, func(_, v []byte) error {
-		var r EgressRecord
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("decode egress record: %w", err)
+	prefix := auditPrefix(caseID)
+	err := s.ks.Scan(prefix, false, func(k, v []byte) error {
+		switch len(k) - len(prefix) {
+		case auditKeyLen:
+			var r EgressRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode egress record: %w", err)
+			}
+			out = append(out, r)
+		case auditKeyLen + 1: // an outcome: it sorts right after its request
+			var o auditOutcome
+			if err := json.Unmarshal(v, &o); err != nil {
+				return fmt.Errorf("decode egress outcome: %w", err)
+			}
+			if n := len(out); n > 0 {
+				r := &out[n-1]
+				r.Phase, r.At, r.Provider, r.Model, r.Error = o.Phase, o.At, o.Provider, o.Model, o.Error
+			}
 		}
-		out = append(out, r)
 		return nil
 	})
 	return out, err
@@ -72,7 +118,7 @@ func (c *Cases) agentFactory(cfg Config, deps Deps) func(caseID string, turn int
 		p := redact.NewPseudonymizer(pseudonymKey(deps.NodeSecret, caseID), redact.Options{Emails: cfg.RedactEmails})
 		call := 0 // the agent's LLM calls within a turn are sequential
 		client := redact.WrapClient(deps.LLM, p, func(r redact.EgressRecord) error {
-			phase := "sending"
+			phase := phaseSending
 			if r.Phase == redact.EgressIntent {
 				call++
 			} else if phase = "sent"; r.Err != "" {
@@ -80,6 +126,10 @@ func (c *Cases) agentFactory(cfg Config, deps Deps) func(caseID string, turn int
 			}
 			rec := EgressRecord{CaseID: caseID, Turn: turn, Call: call, Phase: phase, At: r.At, Provider: r.Provider,
 				Model: r.Model, Tools: r.Tools, SecretsRedacted: r.SecretsRedacted, Error: r.Err}
+			if phase != phaseSending {
+				return c.audit.write(rec) // the outcome: the request is recorded already
+			}
+			rec.Messages = make([]EgressMsg, 0, len(r.Messages))
 			for _, m := range r.Messages {
 				em := EgressMsg{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID}
 				if len(m.ToolCalls) > 0 {

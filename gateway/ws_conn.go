@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -64,24 +65,29 @@ type wsItem struct {
 	more  *strings.Builder
 }
 
-func (it wsItem) size() int {
-	if it.own != nil {
-		return 128
-	}
-	return 96 + len(it.frame.Data) + len(it.frame.Text)
-}
+// ownFrameSize is what one of the connection's own frames counts against
+// the queue's byte bound.
+const ownFrameSize = 128
+
+// frameSize is what a case frame counts against the queue's byte bound.
+func frameSize(f *actors.Frame) int { return 96 + len(f.Data) + len(f.Text) }
 
 // joins reports whether delta f may be merged into it.
-func (it *wsItem) joins(f actors.Frame) bool {
+func (it *wsItem) joins(f *actors.Frame) bool {
 	return it.own == nil && it.frame.Type == "delta" && f.Type == "delta" &&
 		it.frame.CaseID == f.CaseID && it.frame.Turn == f.Turn
 }
 
-func (it *wsItem) merge(other wsItem) {
+// mergeText appends the text of a later delta of the same turn.
+func (it *wsItem) mergeText(text string) {
 	if it.more == nil {
 		it.more = &strings.Builder{}
 	}
-	it.more.WriteString(other.frame.Text)
+	it.more.WriteString(text)
+}
+
+func (it *wsItem) merge(other wsItem) {
+	it.mergeText(other.frame.Text)
 	if other.more != nil {
 		it.more.WriteString(other.more.String())
 	}
@@ -153,6 +159,10 @@ func newWSConn(s *Server, info *requestInfo) *wsConn {
 // Deliver is actors.Subscriber: called on a case actor's goroutine, it
 // only queues. It returns false once the connection is closing or when
 // the queue overflows, which closes the connection with 4008.
+//
+// Deltas take the short path and keep this frame small: a case actor runs
+// each burst of messages on a fresh goroutine, whose stack would otherwise
+// have to grow (a copy) for every delta.
 func (c *wsConn) Deliver(f actors.Frame) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -162,44 +172,57 @@ func (c *wsConn) Deliver(f actors.Frame) bool {
 	if _, ok := c.subs[f.CaseID]; !ok {
 		return true // unsubscribed a moment ago; the actor will hear of it
 	}
-	var items [2]wsItem
-	n := 0
 	switch f.Type {
-	case "event":
-		if p := c.ack; !p.sent && p.caseID == f.CaseID && f.Kind == "message" {
-			if m, ok := isUserMessage(f.Data, p.clientMsgID); ok {
-				items[n] = wsItem{own: ackFrame{Type: "ack", ClientMsgID: p.clientMsgID, CaseID: f.CaseID, Seq: f.Seq, Turn: m.TurnNumber}}
-				n++
-				c.ack.sent = true
-			}
-		}
-	case "error": // the case's own notices, in the connection's error shape
-		code := strings.ToLower(f.Code)
-		switch f.Code {
-		case "CASE_RESTARTED":
-			code = wsErrCaseRestarted
-		case "CASE_DELETED":
-			code = wsErrCaseDeleted
-			delete(c.subs, f.CaseID) // the case has forgotten us too
-		}
-		return c.pushLocked([]wsItem{{own: errorFrame{Type: "error", Code: code, Message: f.Message, Ref: f.CaseID}}})
 	case "delta":
 		// Coalesce under pressure: a delta the writer has not taken yet
 		// absorbs the next one. A client that keeps up never has a delta
 		// waiting, so its first token is never held back.
-		if q := len(c.queue); q > 0 && c.queue[q-1].joins(f) {
+		if q := len(c.queue); q > 0 && c.queue[q-1].joins(&f) {
 			if !c.fitsLocked(0, len(f.Text)) {
 				return c.overflowLocked()
 			}
-			c.queue[q-1].merge(wsItem{frame: f})
+			c.queue[q-1].mergeText(f.Text)
 			c.queueBytes += len(f.Text)
 			c.s.metrics.wsCoalesced.Inc()
 			return true
 		}
+	case "event":
+		if p := c.ack; !p.sent && p.caseID == f.CaseID && f.Kind == "message" {
+			return c.eventWithAckLocked(&f)
+		}
+	case "error":
+		return c.caseErrorLocked(&f)
 	}
-	items[n] = wsItem{frame: f}
-	n++
-	return c.pushLocked(items[:n])
+	return c.pushLocked(&f, nil)
+}
+
+// eventWithAckLocked queues a message event, preceded by the ack of the
+// turn the reader is submitting when the event is that turn's user message.
+//
+//go:noinline
+func (c *wsConn) eventWithAckLocked(f *actors.Frame) bool {
+	p := c.ack
+	m, ok := isUserMessage(f.Data, p.clientMsgID)
+	if !ok {
+		return c.pushLocked(f, nil)
+	}
+	c.ack.sent = true
+	return c.pushLocked(f, ackFrame{Type: "ack", ClientMsgID: p.clientMsgID, CaseID: f.CaseID, Seq: f.Seq, Turn: m.TurnNumber})
+}
+
+// caseErrorLocked queues a case's notice in the connection's error shape.
+//
+//go:noinline
+func (c *wsConn) caseErrorLocked(f *actors.Frame) bool {
+	code := strings.ToLower(f.Code)
+	switch f.Code {
+	case "CASE_RESTARTED":
+		code = wsErrCaseRestarted
+	case "CASE_DELETED":
+		code = wsErrCaseDeleted
+		delete(c.subs, f.CaseID) // the case has forgotten us too
+	}
+	return c.pushOwnLocked(errorFrame{Type: "error", Code: code, Message: f.Message, Ref: f.CaseID})
 }
 
 // fitsLocked reports whether frames more frames of size bytes fit. An
@@ -225,18 +248,40 @@ func (c *wsConn) overflowLocked() bool {
 	return false
 }
 
-// pushLocked queues items within the limits; on overflow it drops the
+// pushLocked queues case frame f, preceded by the connection's own frame
+// before when it is not nil, within the limits; on overflow it drops the
 // queue and closes the connection as a slow consumer.
-func (c *wsConn) pushLocked(items []wsItem) bool {
-	size := 0
-	for _, it := range items {
-		size += it.size()
+func (c *wsConn) pushLocked(f *actors.Frame, before any) bool {
+	frames, size := 1, frameSize(f)
+	if before != nil {
+		frames, size = 2, size+ownFrameSize
 	}
-	if !c.fitsLocked(len(items), size) {
+	if !c.fitsLocked(frames, size) {
 		return c.overflowLocked()
 	}
-	c.queue = append(c.queue, items...)
+	if before != nil {
+		c.newItemLocked().own = before
+	}
+	c.newItemLocked().frame = *f
 	c.queueBytes += size
+	c.signal()
+	return true
+}
+
+// newItemLocked appends an empty item to the queue and returns it (filled
+// in place: a wsItem temporary would add its size to the caller's frame).
+func (c *wsConn) newItemLocked() *wsItem {
+	c.queue = append(c.queue, wsItem{})
+	return &c.queue[len(c.queue)-1]
+}
+
+// pushOwnLocked queues one of the connection's own frames.
+func (c *wsConn) pushOwnLocked(v any) bool {
+	if !c.fitsLocked(1, ownFrameSize) {
+		return c.overflowLocked()
+	}
+	c.newItemLocked().own = v
+	c.queueBytes += ownFrameSize
 	c.signal()
 	return true
 }
@@ -247,7 +292,7 @@ func (c *wsConn) send(v any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.closing {
-		c.pushLocked([]wsItem{{own: v}})
+		c.pushOwnLocked(v)
 	}
 }
 
@@ -358,6 +403,19 @@ func (c *wsConn) writeItems(items []wsItem) bool {
 	if merged > 0 {
 		c.s.metrics.wsCoalesced.Add(float64(merged))
 	}
+	bp := framePool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledFrame {
+			framePool.Put(bp)
+		}
+	}()
+	written := 0
+	defer func() {
+		c.s.metrics.wsFramesOut.Add(float64(written))
+		c.mu.Lock()
+		c.framesOut += written
+		c.mu.Unlock()
+	}()
 	for _, it := range items {
 		if c.isAborted() {
 			return true
@@ -371,7 +429,8 @@ func (c *wsConn) writeItems(items []wsItem) bool {
 			it.frame.Text += it.more.String()
 			fallthrough
 		default:
-			b, err = json.Marshal(&it.frame)
+			b, err = appendFrame((*bp)[:0], &it.frame)
+			*bp = b
 		}
 		if err != nil { // only a programming error gets here
 			c.s.log.Error("marshal ws frame", zap.String("request_id", c.info.id), zap.Error(err))
@@ -381,10 +440,7 @@ func (c *wsConn) writeItems(items []wsItem) bool {
 		if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
 			return false
 		}
-		c.s.metrics.wsFramesOut.Inc()
-		c.mu.Lock()
-		c.framesOut++
-		c.mu.Unlock()
+		written++
 	}
 	return true
 }
@@ -399,25 +455,30 @@ type deltaKey struct {
 // subscribed on the same connection, may interleave). Any other frame ends
 // the run, so text never moves across an event.
 func coalesce(items []wsItem) ([]wsItem, int) {
-	var open map[deltaKey]int
+	// The runs open since the last other frame: one per case with a turn
+	// streaming on this connection, so a short list searched in order.
+	type run struct {
+		k deltaKey
+		i int
+	}
+	var buf [4]run
+	open := buf[:0]
 	out := items[:0]
 	merged := 0
 	for _, it := range items {
 		if it.own != nil || it.frame.Type != "delta" {
-			clear(open)
+			open = open[:0]
 			out = append(out, it)
 			continue
 		}
 		k := deltaKey{it.frame.CaseID, it.frame.Turn}
-		if i, ok := open[k]; ok {
-			out[i].merge(it)
+		i := slices.IndexFunc(open, func(r run) bool { return r.k == k })
+		if i >= 0 {
+			out[open[i].i].merge(it)
 			merged++
 			continue
 		}
-		if open == nil {
-			open = map[deltaKey]int{}
-		}
-		open[k] = len(out)
+		open = append(open, run{k, len(out)})
 		out = append(out, it)
 	}
 	return out, merged

@@ -324,7 +324,12 @@ type roundResult struct {
 
 // toolRound is one streamed reply with native tool calling.
 func (a *Agent) toolRound(ctx context.Context, t *turn, em *emitter, msgs []llm.Message) (roundResult, error) {
-	req := llm.Request{Messages: msgs, Tools: t.offeredTools(), MaxTokens: a.cfg.MaxTokens}
+	tools := t.nextTools
+	if tools == nil {
+		tools = t.offeredTools()
+	}
+	t.nextTools = nil
+	req := llm.Request{Messages: msgs, Tools: tools, MaxTokens: a.cfg.MaxTokens}
 	em.beginRound()
 	t.modelCalls++
 	resp, err := a.client.Stream(ctx, req, em.delta)

@@ -67,7 +67,8 @@ func (a *Agent) requestExtras(t *turn, jsonMode bool) int {
 		js, _ := json.Marshal(t.responseFormat(false))
 		return EstimateTokens(string(js))
 	}
-	return toolsTokens(t.offeredTools())
+	t.nextTools = t.offeredTools()
+	return toolsTokens(t.nextTools)
 }
 
 // finalRoomTokens: when less than this is left after a tool round, the next

@@ -76,15 +76,17 @@ func instructions(t *turn, jsonMode bool) string {
 	b.WriteString(corePrompt)
 	b.WriteString("\n\n")
 	b.WriteString(statusGuidance(t))
-	tools := t.offeredTools()
+	// Names only here: the schemas are built when needed.
+	var names []string
+	for i := range toolSpecs {
+		if t.offers(&toolSpecs[i]) {
+			names = append(names, toolSpecs[i].name)
+		}
+	}
 	b.WriteString("\n\n## Tools available now\n")
-	if len(tools) == 0 {
+	if len(names) == 0 {
 		b.WriteString("None.")
 	} else {
-		names := make([]string, len(tools))
-		for i, tl := range tools {
-			names[i] = tl.Name
-		}
 		b.WriteString(strings.Join(names, ", ") + ".")
 		if terminal(t.status) {
 			b.WriteString(" Only searching is possible: the case is read-only.")
@@ -95,7 +97,7 @@ func instructions(t *turn, jsonMode bool) string {
 		b.WriteString(`Function calling is not available. Reply with one JSON object and nothing else:
 {"answer": "<your Markdown answer to the engineer>", "actions": [{"tool": "<tool name>", "arguments": {<arguments>}}]}
 Use "actions": [] when there is nothing to record or search. Actions run after your reply; their results come back in the next message, and you then reply again in the same format with only new text in "answer".`)
-		if len(tools) > 0 {
+		if tools := t.offeredTools(); len(tools) > 0 {
 			b.WriteString("\nThe actions and their arguments (JSON Schema):")
 			for _, tl := range tools {
 				schema, _ := json.Marshal(tl.Parameters)

@@ -35,6 +35,11 @@ type turn struct {
 	usage        llm.Usage
 	provider     string
 	headroom     int // tokens the tool loop may still add to the prompt
+
+	// nextTools are the tools requestExtras sized for the next request;
+	// toolRound sends them (nothing changes the turn in between) instead
+	// of building the schemas again.
+	nextTools []llm.Tool
 }
 
 // proposal is a status change the model asked for this turn.

@@ -21,11 +21,23 @@ type fakeLLM struct {
 	pace    pacing
 	content string
 
-	untagged atomic.Int64 // requests without a turn key (the target's own, e.g. titles)
-	repeats  atomic.Int64 // further requests for a key already seen (retries, tool rounds)
+	untagged  atomic.Int64 // requests without a turn key (the target's own, e.g. titles)
+	repeats   atomic.Int64 // further requests for a key already seen (retries, tool rounds)
+	requests  atomic.Int64 // requests with a turn key
+	bodyBytes atomic.Int64 // and the size of their bodies
 
 	mu       sync.Mutex
-	arrivals map[string]time.Time
+	arrivals map[string]arrival
+}
+
+// arrival is when a turn's first LLM request reached the fake: received
+// is when its body had been read, the end of "turn → LLM request"; replied
+// is when the fake had decoded it and began the reply, from which the
+// chunks are scheduled. The fake's decoding (in this process, and longer
+// for a large prompt than for the floor's one-line request) is between
+// the two and counts against neither target.
+type arrival struct {
+	received, replied time.Time
 }
 
 // newFakeLLM starts the fake on a random loopback port.
@@ -34,7 +46,7 @@ func newFakeLLM(p pacing) (*fakeLLM, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &fakeLLM{srv: srv, pace: p, content: replyText(p.Chunks, p.ChunkChars), arrivals: map[string]time.Time{}}
+	f := &fakeLLM{srv: srv, pace: p, content: replyText(p.Chunks, p.ChunkChars), arrivals: map[string]arrival{}}
 	srv.SetRequestLimit(32) // its own record of requests is not needed; keep it small
 	reply := llmtest.Reply{Content: f.content, ChunkChars: p.ChunkChars, TTFT: p.TTFT, TokensPerSec: p.TPS}
 	srv.SetResponder(func(req *llmtest.ChatRequest) llmtest.Reply {
@@ -51,6 +63,10 @@ func (f *fakeLLM) URL() string { return f.srv.URL() }
 func (f *fakeLLM) Close() { f.srv.Close() }
 
 func (f *fakeLLM) arrived(req *llmtest.ChatRequest, at time.Time) {
+	received := req.ReceivedAt
+	if received.IsZero() || received.After(at) {
+		received = at
+	}
 	key := turnKey(req.LastUser())
 	for i := len(req.Messages) - 1; key == "" && i >= 0; i-- {
 		key = turnKey(req.Messages[i].Content)
@@ -65,11 +81,13 @@ func (f *fakeLLM) arrived(req *llmtest.ChatRequest, at time.Time) {
 		f.repeats.Add(1)
 		return
 	}
-	f.arrivals[key] = at
+	f.requests.Add(1)
+	f.bodyBytes.Add(int64(req.BodyBytes))
+	f.arrivals[key] = arrival{received: received, replied: at}
 }
 
 // take returns and forgets when key's first request arrived.
-func (f *fakeLLM) take(key string) (time.Time, bool) {
+func (f *fakeLLM) take(key string) (arrival, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	at, ok := f.arrivals[key]
@@ -82,6 +100,8 @@ func (f *fakeLLM) reset() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	clear(f.arrivals)
+	f.requests.Store(0)
+	f.bodyBytes.Store(0)
 }
 
 // turnKey finds the last turn key in text, or "".

@@ -56,6 +56,7 @@ type result struct {
 	OtherCPU          float64      `json:"other_processes_cpu_pct"`
 	BusyBefore        float64      `json:"machine_busy_before_pct"`
 	TargetCPU         float64      `json:"target_cpu_pct"`
+	LLMRequestBytes   float64      `json:"llm_request_bytes_avg"`
 	UntaggedLLM       int64        `json:"llm_requests_without_turn"`
 	RepeatedLLM       int64        `json:"llm_requests_repeated"`
 	TargetWarnings    int          `json:"target_log_warnings"`
@@ -186,6 +187,9 @@ func (b *bench) runPhase(ctx context.Context, target string, n int) (*result, er
 		res.PersistenceFailed = res.Persistence.Violations()
 	}
 	res.UntaggedLLM, res.RepeatedLLM = b.fake.untagged.Swap(0), b.fake.repeats.Swap(0)
+	if n := b.fake.requests.Swap(0); n > 0 {
+		res.LLMRequestBytes = float64(b.fake.bodyBytes.Swap(0)) / float64(n)
+	}
 	res.TargetWarnings = p.warningCount()
 	if res.TargetWarnings > 0 || !p.alive() {
 		res.TargetLogTail = p.lastLines()

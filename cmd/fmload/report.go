@@ -213,6 +213,13 @@ func printReport(w io.Writer, r *report) {
 		row("… net of free heap", func(x *result) string { return kib(x.NetRSSPerIdleConn) })
 		row("generator CPU", func(x *result) string { return fmt.Sprintf("%.0f%%", x.GeneratorCPU) })
 		row("target CPU", func(x *result) string { return fmt.Sprintf("%.0f%%", x.TargetCPU) })
+		row("target CPU / turn", func(x *result) string {
+			if x.Turns == 0 {
+				return "n/a"
+			}
+			return fmt.Sprintf("%.2f ms", x.TargetCPU/100*x.ActiveSec*1000/float64(x.Turns))
+		})
+		row("LLM request size", func(x *result) string { return kib(x.LLMRequestBytes) })
 		row("other processes' CPU", func(x *result) string { return fmt.Sprintf("%.0f%%", x.OtherCPU) })
 		row("exactly-once", func(x *result) string {
 			if x.Persistence == nil {

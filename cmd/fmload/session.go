@@ -266,8 +266,8 @@ func (s *session) finish(w *workload, key string, start time.Time, seen []deltaS
 		failed = failShort
 	}
 	if llmOK {
-		s.llm = append(s.llm, arrival.Sub(start))
-		s.delta = w.pace.deltaLatencies(arrival, seen, s.delta)
+		s.llm = append(s.llm, arrival.received.Sub(start))
+		s.delta = w.pace.deltaLatencies(arrival.replied, seen, s.delta)
 	}
 	if failed != "" {
 		s.fail(failed)

@@ -1,6 +1,11 @@
 // Package llm is the provider layer of the agent: it streams chat
 // completions from OpenAI-compatible servers (OpenAI, Ollama, vLLM, LM
-// Studio, ...) through github.com/openai/openai-go/v3.
+// Studio, ...). Requests go out through github.com/openai/openai-go/v3
+// (base URL, auth, retries honouring Retry-After); the request body and the
+// streamed reply are encoded and decoded here (request.go, and sse.go,
+// chunk.go and stream.go for the server-sent events), because the SDK's
+// reflection-based decoding of every chunk was the largest CPU cost of a
+// busy server (docs/adr/0004-streaming-hot-path.md).
 //
 // Shape: OpenAI is one provider (base URL, key, model). Chain is the Client
 // the agent uses: a primary provider followed by fallbacks, tried in order.

@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/packages/ssestream"
 )
 
 var (
@@ -39,14 +38,16 @@ const maxServerMessage = 160
 type attempt struct {
 	provider     string
 	timeout      time.Duration
-	tries        int  // HTTP attempts made (1 + retries)
-	status       int  // HTTP status of the last attempt, 0 if none
-	gotHeaders   bool // a 2xx response started
-	chunks       int  // chunks decoded
-	timedOut     bool // the attempt watchdog fired
-	badChunk     bool // the accumulator rejected a chunk
-	noFinish     bool // the stream ended cleanly without a finish_reason
-	emptyChoices bool // a finished stream had no choice at all
+	tries        int    // HTTP attempts made (1 + retries)
+	status       int    // HTTP status of the last attempt, 0 if none
+	gotHeaders   bool   // a 2xx response started
+	chunks       int    // chunks decoded
+	timedOut     bool   // the attempt watchdog fired
+	badJSON      error  // a chunk was not valid JSON
+	errEvent     string // the server's message in an error event
+	badChunk     bool   // a chunk did not fit the completion so far
+	noFinish     bool   // the stream ended cleanly without a finish_reason
+	emptyChoices bool   // a finished stream had no choice at all
 }
 
 // classify turns a failed attempt into a *ProviderError. err may be nil for
@@ -54,7 +55,6 @@ type attempt struct {
 func classify(a attempt, err error) *ProviderError {
 	pe := &ProviderError{Provider: a.provider, Err: err}
 	var apiErr *openai.Error
-	var streamErr *ssestream.StreamError
 	switch {
 	case a.timedOut:
 		pe.Reason = "timed out after " + fmtDuration(a.timeout)
@@ -68,8 +68,13 @@ func classify(a attempt, err error) *ProviderError {
 		// An error body the SDK could not parse (an HTML page from a proxy).
 		pe.Status = a.status
 		pe.Reason = statusReason(a.status, "") + retried(a.tries)
-	case errors.As(err, &streamErr):
-		pe.Reason = "error event in stream: " + clip(strings.TrimPrefix(streamErr.Message, "received error while streaming: "))
+	case a.errEvent != "":
+		pe.Reason = "error event in stream: " + clip(a.errEvent)
+	case a.badJSON != nil:
+		pe.Reason = "bad stream: a chunk is not valid JSON"
+		pe.Err = a.badJSON
+	case errors.Is(err, errEventTooLarge):
+		pe.Reason = "bad stream: an event is larger than 16 MiB"
 	case a.badChunk:
 		pe.Reason = "bad stream: a chunk did not fit the completion so far"
 	case a.noFinish:

@@ -12,13 +12,16 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"github.com/openai/openai-go/v3/shared"
 	"go.uber.org/zap"
 )
 
 // dummyAPIKey is sent to servers that need no key (Ollama): the SDK always
 // sends an Authorization header.
 const dummyAPIKey = "unused"
+
+// drainWait bounds the wait, after [DONE], for a response to end: a server
+// ends it right away, and a connection read to its end is reused.
+const drainWait = 250 * time.Millisecond
 
 // OpenAI is one OpenAI-compatible provider (OpenAI, Ollama, vLLM, LM Studio,
 // ...). It is safe for concurrent use; every Stream call has its own state.
@@ -85,16 +88,23 @@ func (o *OpenAI) SupportsTools() bool { return o.p.SupportsTools() }
 // order; tool calls are returned whole. Failures are *ProviderError, except
 // a cancelled ctx (wrapped ctx.Err()) and an invalid req (ErrBadRequest).
 //
+// openai-go sends the request (base URL, auth, retries honouring
+// Retry-After, the middleware below) and hands back the raw response; the
+// body is read by this package's decoder (stream.go, ADR 0004).
+//
 // Config.AttemptTimeout is enforced by a watchdog that every HTTP attempt
-// and every received chunk re-arms, so a long but steady stream is never
+// and every received event re-arms, so a long but steady stream is never
 // cut, while a silent server is abandoned after AttemptTimeout.
 func (o *OpenAI) Stream(ctx context.Context, req Request, onDelta func(text string)) (Response, error) {
 	if err := ctx.Err(); err != nil {
 		return Response{}, cancelled(ctx)
 	}
-	params, err := o.params(req)
-	if err != nil {
+	if err := checkRequest(req); err != nil {
 		return Response{}, err
+	}
+	body, err := encodeRequest(&o.p, req)
+	if err != nil {
+		return Response{}, fmt.Errorf("%w: encode request: %w", ErrBadRequest, err)
 	}
 
 	actx, cancel := context.WithCancelCause(ctx)
@@ -103,7 +113,7 @@ func (o *OpenAI) Stream(ctx context.Context, req Request, onDelta func(text stri
 	defer watchdog.Stop()
 
 	a := attempt{provider: o.p.Name, timeout: o.attemptTimeout}
-	// track runs synchronously inside NewStreaming, once per HTTP attempt.
+	// track runs synchronously inside Post, once per HTTP attempt.
 	track := func(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
 		a.tries++
 		watchdog.Reset(o.attemptTimeout)
@@ -124,48 +134,44 @@ func (o *OpenAI) Stream(ctx context.Context, req Request, onDelta func(text stri
 		return res, err
 	}
 
-	stream := o.client.Chat.Completions.NewStreaming(actx, params, option.WithMiddleware(track))
-	defer stream.Close()
-	var acc openai.ChatCompletionAccumulator
-	for stream.Next() {
-		watchdog.Reset(o.attemptTimeout)
-		chunk := stream.Current()
-		a.chunks++
-		if acc.ID != "" {
-			// The accumulator rejects a chunk whose id differs from the
-			// first; some servers vary it or leave it empty on the usage
-			// chunk, though it is one completion.
-			chunk.ID = acc.ID
-		}
-		if !acc.AddChunk(chunk) {
-			a.badChunk = true
-			break
-		}
-		if onDelta == nil {
-			continue
-		}
-		for _, c := range chunk.Choices {
-			if c.Index == 0 && c.Delta.Content != "" {
-				onDelta(c.Delta.Content)
-			}
-		}
+	var raw *http.Response
+	err = o.client.Post(actx, "chat/completions", body, &raw, option.WithMiddleware(track))
+	if err == nil && raw == nil {
+		err = errors.New("llm: no response")
 	}
-	err = stream.Err()
+	if raw != nil && raw.Body != nil {
+		defer raw.Body.Close()
+	}
+	var acc completion
+	var out streamOutcome
+	if err == nil {
+		out = readStream(raw.Body, &acc,
+			func() { watchdog.Reset(o.attemptTimeout) },
+			func() { watchdog.Reset(min(o.attemptTimeout, drainWait)) },
+			onDelta)
+		err = out.err
+	}
 	if ctx.Err() != nil {
 		return Response{}, cancelled(ctx)
 	}
+	a.chunks = out.chunks
 	if err != nil {
 		a.timedOut = errors.Is(context.Cause(actx), ErrTimeout)
 		return Response{}, classify(a, err)
 	}
 	switch {
-	case a.badChunk:
-	case len(acc.Choices) == 0:
+	case out.badJSON != nil:
+		a.badJSON = out.badJSON
+	case out.errEvent != "":
+		a.errEvent = out.errEvent
+	case out.badChunk:
+		a.badChunk = true
+	case !acc.gotChoice:
 		a.emptyChoices = true
-	case acc.Choices[0].FinishReason == "":
+	case acc.finish == "":
 		a.noFinish = true
 	default:
-		return o.response(&acc), nil
+		return acc.response(o.p.Name, o.p.Model), nil
 	}
 	return Response{}, classify(a, nil)
 }
@@ -180,97 +186,6 @@ func (o *OpenAI) logAttempt(a attempt, err error) {
 		fields = append(fields, zap.String("error", transportText(err)))
 	}
 	o.log.Info("llm http attempt failed", fields...)
-}
-
-func (o *OpenAI) response(acc *openai.ChatCompletionAccumulator) Response {
-	choice := acc.Choices[0]
-	resp := Response{
-		Content:      choice.Message.Content,
-		FinishReason: choice.FinishReason,
-		Usage: Usage{
-			PromptTokens:     acc.Usage.PromptTokens,
-			CompletionTokens: acc.Usage.CompletionTokens,
-		},
-		Provider: o.p.Name,
-		Model:    cmp.Or(acc.Model, o.p.Model),
-	}
-	for _, tc := range choice.Message.ToolCalls {
-		resp.ToolCalls = append(resp.ToolCalls, ToolCall{
-			ID:        tc.ID,
-			Name:      tc.Function.Name,
-			Arguments: tc.Function.Arguments,
-		})
-	}
-	return resp
-}
-
-// params converts req into the SDK's request for this provider.
-func (o *OpenAI) params(req Request) (openai.ChatCompletionNewParams, error) {
-	if err := checkRequest(req); err != nil {
-		return openai.ChatCompletionNewParams{}, err
-	}
-	p := openai.ChatCompletionNewParams{
-		Model:         o.p.Model,
-		Messages:      make([]openai.ChatCompletionMessageParamUnion, 0, len(req.Messages)),
-		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
-	}
-	for _, m := range req.Messages {
-		p.Messages = append(p.Messages, toMessage(m))
-	}
-	// max_tokens rather than max_completion_tokens: it is what every
-	// OpenAI-compatible server (Ollama, vLLM, LM Studio) understands.
-	if n := cmp.Or(req.MaxTokens, o.p.MaxTokens); n > 0 {
-		p.MaxTokens = openai.Int(int64(n))
-	}
-	if req.Temperature != nil {
-		p.Temperature = openai.Float(*req.Temperature)
-	}
-	for _, t := range req.Tools {
-		fn := shared.FunctionDefinitionParam{Name: t.Name, Parameters: shared.FunctionParameters(t.Parameters)}
-		if t.Description != "" {
-			fn.Description = openai.String(t.Description)
-		}
-		p.Tools = append(p.Tools, openai.ChatCompletionFunctionTool(fn))
-	}
-	if rf := req.ResponseFormat; rf != nil {
-		p.ResponseFormat = openai.ChatCompletionNewParamsResponseFormatUnion{
-			OfJSONSchema: &shared.ResponseFormatJSONSchemaParam{
-				JSONSchema: shared.ResponseFormatJSONSchemaJSONSchemaParam{
-					Name:   cmp.Or(rf.Name, "response"),
-					Schema: rf.Schema,
-				},
-			},
-		}
-	}
-	return p, nil
-}
-
-func toMessage(m Message) openai.ChatCompletionMessageParamUnion {
-	switch m.Role {
-	case RoleSystem:
-		return openai.SystemMessage(m.Content)
-	case RoleUser:
-		return openai.UserMessage(m.Content)
-	case RoleTool:
-		return openai.ToolMessage(m.Content, m.ToolCallID)
-	default: // RoleAssistant; checkRequest rejected anything else.
-		var am openai.ChatCompletionAssistantMessageParam
-		if m.Content != "" || len(m.ToolCalls) == 0 {
-			am.Content.OfString = openai.String(m.Content)
-		}
-		for _, tc := range m.ToolCalls {
-			am.ToolCalls = append(am.ToolCalls, openai.ChatCompletionMessageToolCallUnionParam{
-				OfFunction: &openai.ChatCompletionMessageFunctionToolCallParam{
-					ID: tc.ID,
-					Function: openai.ChatCompletionMessageFunctionToolCallFunctionParam{
-						Name:      tc.Name,
-						Arguments: tc.Arguments,
-					},
-				},
-			})
-		}
-		return openai.ChatCompletionMessageParamUnion{OfAssistant: &am}
-	}
 }
 
 // checkRequest rejects requests no provider could accept; they are caller

@@ -6,11 +6,11 @@
 //
 // Replies are scripted (Enqueue, SetDefault, SetResponder): content streamed
 // in small chunks, tool calls streamed as argument fragments, HTTP errors
-// with Retry-After, abrupt disconnects, a delay before the first chunk and a
-// pace in tokens per second. Forbid turns "this text must never reach the
-// LLM" into recorded violations. GET /_fake/requests and GET
-// /_fake/violations expose the records as JSON for tests that run the fake
-// in another process (cmd/fakellm).
+// with Retry-After, abrupt disconnects, error events mid-stream, a delay
+// before the first chunk and a pace in tokens per second. Forbid turns
+// "this text must never reach the LLM" into recorded violations. GET
+// /_fake/requests and GET /_fake/violations expose the records as JSON for
+// tests that run the fake in another process (cmd/fakellm).
 //
 // Concurrency contract: a Server serves any number of concurrent requests;
 // every method is safe to call from any goroutine while it runs. Each

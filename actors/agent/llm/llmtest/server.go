@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // maxBody bounds a request body; real prompts are far smaller.
@@ -256,12 +257,13 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the client went away
 	}
+	received := time.Now()
 	if len(body) > maxBody {
 		s.violate(fmt.Sprintf("request body larger than %d bytes", maxBody))
 		writeError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", "request too large")
 		return
 	}
-	req := new(ChatRequest)
+	req := &ChatRequest{ReceivedAt: received, BodyBytes: len(body)}
 	if err := json.Unmarshal(body, req); err != nil {
 		s.violate("malformed request body: " + err.Error())
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "malformed JSON body")

@@ -226,6 +226,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *ChatRequest
 	if reply.DisconnectAfterChunks > len(p.content) {
 		abort() // fewer chunks than asked for: cut before the finish
 	}
+	if reply.StreamError != "" {
+		e.send(`data: {"error":{"message":` + quote(reply.StreamError) + `,"type":"server_error","code":null}}` + "\n\n")
+		return
+	}
 	for _, d := range p.tools {
 		if !send(d) {
 			return

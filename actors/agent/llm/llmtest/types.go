@@ -32,6 +32,11 @@ type Reply struct {
 	// chunk, no [DONE]) after that many content chunks; < 0 closes it right
 	// after the headers and the role chunk, before any content.
 	DisconnectAfterChunks int
+	// StreamError, when set, ends a streamed reply with an error event
+	// (data: {"error":{"message":StreamError,...}}) after Content's chunks,
+	// instead of tool calls, the finish chunk and [DONE], as servers do when
+	// generation fails mid-stream.
+	StreamError string
 	// TTFT is the delay before the first chunk (or, without streaming,
 	// before the response).
 	TTFT time.Duration
@@ -63,6 +68,12 @@ type ChatRequest struct {
 	ResponseFormat json.RawMessage `json:"response_format,omitempty"`
 	MaxTokens      *int64          `json:"max_tokens,omitempty"`
 	Temperature    *float64        `json:"temperature,omitempty"`
+
+	// ReceivedAt is when the server had read the whole body, before it
+	// decoded it (decoding a large prompt takes the fake a while).
+	ReceivedAt time.Time `json:"-"`
+	// BodyBytes is the size of the request body.
+	BodyBytes int `json:"-"`
 }
 
 // StreamOptions is the request's stream_options.
