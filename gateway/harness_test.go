@@ -73,6 +73,9 @@ type envOption struct {
 	// onDisk runs Pebble on the real filesystem too.
 	onDisk      bool
 	evidenceCfg evidence.Config
+	// authNow, when set, is the auth service's clock (token issue and
+	// expiry checks).
+	authNow func() time.Time
 }
 
 func newEnv(t testing.TB, cfg Config, opts ...func(*envOption)) *env {
@@ -102,6 +105,7 @@ func newEnv(t testing.TB, cfg Config, opts ...func(*envOption)) *env {
 		AllowRegistration: !o.closedRegistration,
 		KeyFile:           filepath.Join(t.TempDir(), "jwt.key"),
 		Argon2:            tinyArgon,
+		Now:               o.authNow,
 	})
 	if err != nil {
 		t.Fatalf("auth.New: %v", err)

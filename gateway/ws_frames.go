@@ -39,6 +39,7 @@ const (
 	wsErrLimit        = "limit_exceeded"
 	wsErrTooManyConns = "too_many_connections"
 	wsErrInternal     = "internal"
+	wsErrTokenExpired = "token_expired"
 	// Passed through from the case actor, which reports them as
 	// CASE_RESTARTED / CASE_DELETED.
 	wsErrCaseRestarted = "case_restarted"

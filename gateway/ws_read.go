@@ -133,7 +133,7 @@ func (c *wsConn) handleFrame(data []byte) {
 	}
 	switch f.Type {
 	case frameAuth:
-		c.sendError(&frameError{Code: wsErrInvalid, Message: "already authenticated"})
+		c.reauthenticate(f.Token)
 	case framePing:
 		c.send(pongFrame{Type: "pong"})
 	case frameSubscribe:
@@ -185,7 +185,50 @@ func (c *wsConn) ready(p auth.Principal) {
 	c.info.setUser(p.UserID)
 	c.log = c.log.With(zap.String("user_id", p.UserID))
 	_ = c.ws.SetReadDeadline(time.Now().Add(c.hub.timing.pongWait))
+	c.armExpiry(p.Expires)
 	c.send(readyFrame{Type: "ready", Protocol: wsProtocol, UserID: p.UserID})
+}
+
+// armExpiry (re)sets the timer that ends the connection when its access
+// token expires, so a connection never outlives the token it was opened
+// with. Clients keep a connection by sending a fresh auth frame first.
+func (c *wsConn) armExpiry(at time.Time) {
+	if c.expiry != nil {
+		c.expiry.Stop()
+		c.expiry = nil
+	}
+	if at.IsZero() {
+		return
+	}
+	c.expiry = time.AfterFunc(time.Until(at), func() {
+		c.closeAfter(closeUnauthorized, "token expired", errorFrame{Type: "error", Code: wsErrTokenExpired,
+			Message: "the access token expired: refresh it and reconnect, or send a fresh auth frame before it expires"})
+	})
+}
+
+// reauthenticate accepts a fresh token for the same user on an open
+// connection and moves its expiry. A bad token, or one of another user,
+// is refused with an error frame; the connection keeps its current token
+// (and expiry).
+func (c *wsConn) reauthenticate(token string) {
+	ctx, cancel := c.call()
+	p, err := c.s.auth.Verify(ctx, token)
+	cancel()
+	switch {
+	case err != nil:
+		if e, internal := ClientError(err); internal || HTTPStatus(e.Code) >= 500 {
+			c.log.Error("ws re-auth failed", zap.Error(err))
+			c.sendError(&frameError{Code: wsErrInternal, Message: "authentication is unavailable; the current token stays in use"})
+			return
+		}
+		c.sendError(&frameError{Code: wsErrUnauthorized, Message: "invalid or expired token; the current token stays in use"})
+	case p.UserID != c.user.UserID:
+		c.sendError(&frameError{Code: wsErrUnauthorized, Message: "the token belongs to another user; open a new connection for it"})
+	default:
+		c.user = p
+		c.armExpiry(p.Expires)
+		c.send(readyFrame{Type: "ready", Protocol: wsProtocol, UserID: p.UserID})
+	}
 }
 
 func (c *wsConn) subscribe(caseID string, since uint64) {
@@ -313,6 +356,9 @@ func (c *wsConn) serviceError(err error, caseID, ref string) {
 // cleanup runs on the handler goroutine once the reader has returned: it
 // waits for the writer, leaves every case, and logs the connection.
 func (c *wsConn) cleanup() {
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	close(c.readerDone)
 	<-c.writerDone
 	c.cancel()

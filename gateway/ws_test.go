@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,8 +73,11 @@ func TestWSAuth(t *testing.T) {
 			t.Fatalf("want ready, got %s", f.raw)
 		}
 		c.roundTrip()
+		// A later auth frame renews the connection's token (same user).
 		c.send(map[string]string{"type": "auth", "token": alice.AccessToken})
-		c.wantError(wsErrInvalid, "")
+		if f := c.next(); f.Type != "ready" || f.UserID != alice.User.UserID {
+			t.Fatalf("re-auth: want ready, got %s", f.raw)
+		}
 	})
 	t.Run("bad header token refuses the upgrade", func(t *testing.T) {
 		_, resp, err := e.dialWS("not-a-token", nil, nil)
@@ -535,4 +539,55 @@ func TestWSConnectionCapAndShutdown(t *testing.T) {
 	if n := metricValue(e.srv.metrics.wsActive); n != 0 {
 		t.Fatalf("%v connections still counted after Shutdown", n)
 	}
+}
+
+// TestWSEndsWhenTheTokenExpiresUnlessReauthenticated: a connection never
+// outlives its access token; a fresh auth frame for the same user keeps it
+// open, one for another user or a bad one is refused without closing it.
+func TestWSEndsWhenTheTokenExpiresUnlessReauthenticated(t *testing.T) {
+	// The auth clock runs an hour minus `left` behind: tokens minted now
+	// expire `left` from now in real time, and are valid until then.
+	var lag atomic.Int64
+	clock := func() time.Time { return time.Now().Add(-time.Duration(lag.Load())) }
+	e := newLiveEnv(t, Config{}, func(o *liveOption) {
+		o.env = append(o.env, func(eo *envOption) { eo.authNow = clock })
+	})
+	login := func(user string) string {
+		rec := e.call("POST", "/api/v1/auth/login", "", fmt.Sprintf(`{"username":%q,"password":%q}`, user, testPassword))
+		wantStatus(t, rec, http.StatusOK)
+		return decode[tokenResponse](t, rec).AccessToken
+	}
+	long := e.register("alice").AccessToken
+	bob := e.register("bob").AccessToken
+	const left = 1500 * time.Millisecond
+	lag.Store(int64(time.Hour - left))
+	short := login("alice")
+	lag.Store(0)
+
+	// 1. Not renewed: closed with 4401 and a token_expired error frame.
+	doomed := e.connect(short)
+	start := time.Now()
+	frames := doomed.expectClose(closeUnauthorized)
+	if len(frames) == 0 || frames[len(frames)-1].Code != wsErrTokenExpired {
+		t.Fatalf("frames before the close: %v, want a token_expired error", frames)
+	}
+	if waited := time.Since(start); waited > 20*left {
+		t.Fatalf("closed %v after connecting, the token had %v left", waited, left)
+	}
+
+	// 2. Renewed in time with a fresh token of the same user: stays open.
+	lag.Store(int64(time.Hour - left))
+	short = login("alice")
+	lag.Store(0)
+	kept := e.connect(short)
+	kept.send(map[string]string{"type": "auth", "token": "not-a-token"})
+	kept.wantError(wsErrUnauthorized, "")
+	kept.send(map[string]string{"type": "auth", "token": bob})
+	kept.wantError(wsErrUnauthorized, "")
+	kept.send(map[string]string{"type": "auth", "token": long})
+	if f := kept.next(); f.Type != "ready" || f.UserID == "" {
+		t.Fatalf("re-auth: want ready, got %s", f.raw)
+	}
+	time.Sleep(2 * left)
+	kept.roundTrip() // still open after the first token's expiry
 }

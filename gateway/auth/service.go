@@ -295,7 +295,11 @@ func (s *Service) Verify(ctx context.Context, accessToken string) (Principal, er
 	if cu.epoch != c.Epoch || !cu.active {
 		return Principal{}, fmt.Errorf("%w: revoked", ErrInvalidToken)
 	}
-	return Principal{UserID: c.Subject, Username: cu.username, Roles: slices.Clone(cu.roles)}, nil
+	var exp time.Time
+	if c.ExpiresAt != nil {
+		exp = c.ExpiresAt.Time
+	}
+	return Principal{UserID: c.Subject, Username: cu.username, Roles: slices.Clone(cu.roles), Expires: exp}, nil
 }
 
 // Logout revokes every refresh family of the user and bumps the user's

@@ -68,6 +68,9 @@ type Principal struct {
 	UserID   string
 	Username string
 	Roles    []string
+	// Expires is when the access token it came from expires (zero when
+	// unknown). Long-lived connections end then unless re-authenticated.
+	Expires time.Time
 }
 
 // IsAdmin reports whether the principal holds the admin role.
