@@ -1,27 +1,43 @@
 package model
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/sugarme/tokenizer"
 	"github.com/sugarme/tokenizer/pretrained"
 )
 
-// wordpiece wraps the pure-Go Hugging Face tokenizer hugot also uses, so
-// both backends see identical ids.
+// wordpiece tokenizes for the ort backend with the ids hugot gets from the
+// pure-Go Hugging Face tokenizer (github.com/sugarme/tokenizer), so both
+// backends see identical ids. When tokenizer.json is a plain BERT WordPiece
+// tokenizer, bertEncoder reproduces sugarme's ids about two orders of
+// magnitude faster and encodes every text it can; sugarme encodes the rest
+// (texts with characters clean_text removes) and everything for any other
+// tokenizer.json.
 type wordpiece struct {
-	mu        sync.Mutex // the tokenizer keeps internal state; one encode at a time
+	fast *bertEncoder // nil: the tokenizer.json is not one bertEncoder reproduces
+	// notFast says why fast is nil.
+	notFast   error
+	mu        sync.Mutex // sugarme's tokenizer keeps internal state; one encode at a time
 	tk        *tokenizer.Tokenizer
 	maxTokens int
 }
 
 func newWordpiece(path string, maxTokens int) (*wordpiece, error) {
-	tk, err := pretrained.FromFile(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("model: load %s: %w", path, err)
 	}
-	return &wordpiece{tk: tk, maxTokens: maxTokens}, nil
+	tk, err := pretrained.FromReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("model: load %s: %w", path, err)
+	}
+	w := &wordpiece{tk: tk, maxTokens: maxTokens}
+	w.fast, w.notFast = newBertEncoder(data)
+	return w, nil
 }
 
 // encoded is one text's model input, cut at its attention mask.
@@ -32,9 +48,27 @@ type encoded struct {
 // encode tokenizes text with special tokens, drops the tokenizer's padding
 // (everything after the last attended position) and caps the length.
 func (w *wordpiece) encode(text string) (encoded, error) {
-	w.mu.Lock()
-	enc, err := w.tk.EncodeSingle(text, true)
-	w.mu.Unlock()
+	if w.fast != nil {
+		if e, ok := w.fast.encode(text, w.maxTokens); ok {
+			return e, nil
+		}
+	}
+	return w.encodeSugarme(text)
+}
+
+// encodeSugarme is encode through sugarme. sugarme panics on some texts
+// (e.g. "Ⱥ", whose lowercase is longer in UTF-8); that becomes an error.
+func (w *wordpiece) encodeSugarme(text string) (e encoded, err error) {
+	enc, err := func() (enc *tokenizer.Encoding, err error) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("tokenizer panicked: %v", p)
+			}
+		}()
+		return w.tk.EncodeSingle(text, true)
+	}()
 	if err != nil {
 		return encoded{}, fmt.Errorf("model: tokenize: %w", err)
 	}
@@ -48,7 +82,7 @@ func (w *wordpiece) encode(text string) (encoded, error) {
 		n = len(enc.Ids)
 	}
 	n = min(n, w.maxTokens, len(enc.Ids))
-	e := encoded{ids: make([]int64, n), types: make([]int64, n)}
+	e = encoded{ids: make([]int64, n), types: make([]int64, n)}
 	for i := 0; i < n; i++ {
 		e.ids[i] = int64(enc.Ids[i])
 		if i < len(enc.TypeIds) {
