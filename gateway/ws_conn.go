@@ -115,11 +115,11 @@ type wsConn struct {
 	start  time.Time
 
 	// Reader-owned.
-	user    auth.Principal
-	authed  bool
+	user   auth.Principal
+	authed bool
 	// expiry closes the connection when the access token it authenticated
 	// with expires; a fresh auth frame moves it (reader goroutine only).
-	expiry *time.Timer
+	expiry  *time.Timer
 	bucket  tokenBucket
 	touched map[string]struct{} // cases we called Subscribe for: unsubscribed at the end
 
