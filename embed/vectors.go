@@ -97,36 +97,38 @@ func (k *KB) openVectors() ([]string, error) {
 				zap.String("previous", string(prev)), zap.String("model", k.cfg.ModelID))
 		}
 	}
-	stored := map[string][]float32{} // chunk id → vector, as Pebble has them
+	// First pass: which chunks have a usable vector. Vectors are decoded
+	// only when the graph has to be rebuilt (second pass): a matching
+	// snapshot makes them unnecessary.
+	var ids []string
 	have := map[string]int{}
 	bad := 0
-	err = k.ks.Scan([]byte(prefixVec), false, func(key, v []byte) error {
-		docID, n, ok := splitVecKey(key)
-		m, known := k.docs[docID]
-		if !ok || !known || m.doc.Status != StatusReady || n >= m.doc.Chunks {
-			return nil
-		}
-		vec, ok := decodeVec(v, dim)
-		if !ok {
+	err = k.scanVectors(dim, func(id, docID string, v []byte) {
+		if v == nil {
 			bad++
-			return nil
+			return
 		}
-		stored[ChunkID(docID, n)] = vec
+		ids = append(ids, id)
 		have[docID]++
-		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("embed: load vectors: %w", err)
 	}
-	if !k.loadVectorSnapshot(stored) {
-		if len(stored) > 20_000 {
-			k.log.Info("building the vector index from stored vectors; this takes a while", zap.Int("vectors", len(stored)))
+	if !k.loadVectorSnapshot(ids) {
+		if len(ids) > 20_000 {
+			k.log.Info("building the vector index from stored vectors; this takes a while", zap.Int("vectors", len(ids)))
 		}
-		for id, vec := range stored {
+		err = k.scanVectors(dim, func(id, docID string, v []byte) {
+			if v == nil {
+				return
+			}
+			vec, _ := decodeVec(v, dim)
 			if err := k.vec.Add(id, vec); err != nil {
-				docID, _, _ := splitChunkID(id)
 				have[docID]-- // re-embedded by the backfill
 			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("embed: load vectors: %w", err)
 		}
 	}
 	var backfill []string
@@ -139,6 +141,24 @@ func (k *KB) openVectors() ([]string, error) {
 		k.log.Warn("ignored corrupt stored vectors; their documents are embedded again", zap.Int("vectors", bad))
 	}
 	return backfill, nil
+}
+
+// scanVectors calls fn for every stored vector of a ready document's
+// existing chunk, with v nil when the stored bytes are not a vector of
+// dimension dim.
+func (k *KB) scanVectors(dim int, fn func(chunkID, docID string, v []byte)) error {
+	return k.ks.Scan([]byte(prefixVec), false, func(key, v []byte) error {
+		docID, n, ok := splitVecKey(key)
+		m, known := k.docs[docID]
+		if !ok || !known || m.doc.Status != StatusReady || n >= m.doc.Chunks {
+			return nil
+		}
+		if len(v) != 4*dim {
+			v = nil
+		}
+		fn(ChunkID(docID, n), docID, v)
+		return nil
+	})
 }
 
 func splitVecKey(key []byte) (string, int, bool) {
@@ -310,7 +330,7 @@ func idsHash(ids []string) string {
 
 // loadVectorSnapshot replaces the empty index with the saved one when it
 // matches stored exactly.
-func (k *KB) loadVectorSnapshot(stored map[string][]float32) bool {
+func (k *KB) loadVectorSnapshot(ids []string) bool {
 	if k.cfg.IndexDir == "" {
 		return false
 	}
@@ -319,11 +339,7 @@ func (k *KB) loadVectorSnapshot(stored map[string][]float32) bool {
 		return false
 	}
 	var meta vectorSnapMeta
-	ids := make([]string, 0, len(stored))
-	for id := range stored {
-		ids = append(ids, id)
-	}
-	if json.Unmarshal(raw, &meta) != nil || meta.ModelID != k.cfg.ModelID || meta.Count != len(stored) || meta.IDsHash != idsHash(ids) {
+	if json.Unmarshal(raw, &meta) != nil || meta.ModelID != k.cfg.ModelID || meta.Count != len(ids) || meta.IDsHash != idsHash(ids) {
 		k.log.Info("vector index snapshot is stale; rebuilding from stored vectors")
 		return false
 	}
@@ -333,7 +349,7 @@ func (k *KB) loadVectorSnapshot(stored map[string][]float32) bool {
 	}
 	defer f.Close()
 	fresh := index.NewVector(k.vec.Dim(), index.VectorOptions{})
-	if err := fresh.Load(bufio.NewReaderSize(f, 1<<20)); err != nil || fresh.Len() != len(stored) {
+	if err := fresh.Load(bufio.NewReaderSize(f, 1<<20)); err != nil || fresh.Len() != len(ids) {
 		k.log.Warn("vector index snapshot unusable; rebuilding from stored vectors", zap.Error(err))
 		return false
 	}

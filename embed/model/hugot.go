@@ -64,6 +64,14 @@ func newHugotRunner(f Files, cfg Config) (*hugotRunner, error) {
 	return r, nil
 }
 
+func (r *hugotRunner) dim() int {
+	d := r.pipe.Output.Dimensions
+	if len(d) == 0 || d[len(d)-1] <= 0 {
+		return 0
+	}
+	return int(d[len(d)-1])
+}
+
 func (r *hugotRunner) run(texts []string) (vecs [][]float32, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -124,6 +124,8 @@ type Info struct {
 // runner is one backend: it embeds at most MaxBatch prepared texts.
 type runner interface {
 	run(texts []string) ([][]float32, error)
+	// dim is the vector width from the model's metadata, 0 if unknown.
+	dim() int
 	warm(ctx context.Context) error
 	close() error
 }
@@ -183,6 +185,12 @@ func Open(cfg Config) (*Model, error) {
 		return nil, fmt.Errorf("model: unknown backend %q", cfg.Backend)
 	}
 	m := &Model{info: info, cfg: cfg, r: r}
+	if d := r.dim(); d > 0 {
+		m.info.Dim = d
+		return m, nil
+	}
+	// The output's width is not in the model's metadata: run once to learn
+	// it (for hugot this compiles a bucket at start, which Warm would do).
 	probe, err := r.run([]string{"probe"})
 	if err != nil {
 		_ = r.close()

@@ -75,6 +75,7 @@ type ortRunner struct {
 	session *ort.DynamicAdvancedSession
 	inputs  []string // the model's input names, in session order
 	pooled  bool     // the output is already [batch, hidden]
+	width   int      // the output's last dimension, 0 when symbolic
 	mu      sync.RWMutex
 	closed  bool
 }
@@ -110,6 +111,11 @@ func newORTRunner(f Files, cfg Config) (*ortRunner, error) {
 	}
 	if output == "" {
 		return nil, fmt.Errorf("model: %s has no [batch, sequence, hidden] or [batch, hidden] output", f.Onnx)
+	}
+	for _, o := range outs {
+		if o.Name == output && len(o.Dimensions) > 0 && o.Dimensions[len(o.Dimensions)-1] > 0 {
+			r.width = int(o.Dimensions[len(o.Dimensions)-1])
+		}
 	}
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
@@ -264,6 +270,8 @@ func (r *ortRunner) runEncoded(encs []encoded) ([][]float32, error) {
 	}
 	return vecs, nil
 }
+
+func (r *ortRunner) dim() int { return r.width }
 
 func (r *ortRunner) warm(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
