@@ -178,24 +178,54 @@ func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) 
 		}
 		evs = append(evs, ev)
 	}
-	if !a.persist(next, evs) {
-		r.respond(nil, fmt.Errorf("persist turn of case %s: storage failed", a.id))
-		return
-	}
-	r.respond(Ack{CaseID: a.id, ClientMsgID: req.ClientMsgID, Seq: user.GetSeq(), Turn: n}, nil)
 	text := req.Text
 	if strings.TrimSpace(text) == "" && len(req.Evidence) > 0 {
 		text = "(The user uploaded evidence without a message: " + evidenceNames(req.Evidence) + ". Look at it and say what stands out.)"
 	}
 	q := queuedTurn{n: n, text: text}
-	if a.rt.turn == nil {
-		a.startTurn(ctx, q)
-	} else {
-		if a.rt.queue == nil {
-			a.rt.queue = new([]queuedTurn)
-		}
-		*a.rt.queue = append(*a.rt.queue, q)
+
+	// The user message is written without waiting for its sync, and a turn
+	// that can start now is prepared and spawned while the sync runs: the
+	// turn's own first synced write (the egress record of its LLM request)
+	// follows this one in the same log, so nothing leaves the process before
+	// the user message is durable, and on a busy log both often share one
+	// sync. The ack and the events go out only after Wait, and this actor
+	// handles nothing else meanwhile, so subscribers still see the user
+	// message before anything of its turn.
+	pending, err := a.d.store.appendEventsNoWait(next, evs)
+	if err != nil {
+		a.d.log.Error("append case events", zap.String("case_id", a.id), zap.Error(err))
+		r.respond(nil, fmt.Errorf("persist turn of case %s: storage failed", a.id))
+		return
 	}
+	a.state = next // the log holds it; only its durability is pending
+	started := false
+	if a.rt.turn == nil {
+		a.spawnTurn(ctx, q)
+		started = true
+	}
+	if err := pending.Wait(); err != nil {
+		a.d.log.Error("sync case events", zap.String("case_id", a.id), zap.Error(err))
+		if started {
+			a.rt.turn.cancel() // its egress record cannot become durable either
+			a.rt.turn = nil
+		}
+		r.respond(nil, fmt.Errorf("persist turn of case %s: storage failed", a.id))
+		return
+	}
+	a.d.metrics.eventsAppended.Add(float64(len(evs)))
+	for _, ev := range evs {
+		a.publish(eventFrame(a.id, ev))
+	}
+	r.respond(Ack{CaseID: a.id, ClientMsgID: req.ClientMsgID, Seq: user.GetSeq(), Turn: n}, nil)
+	if started {
+		a.publish(Frame{Type: "turn_started", CaseID: a.id, Turn: q.n})
+		return
+	}
+	if a.rt.queue == nil {
+		a.rt.queue = new([]queuedTurn)
+	}
+	*a.rt.queue = append(*a.rt.queue, q)
 }
 
 func evidenceNames(es []EvidenceRef) string {
@@ -294,25 +324,29 @@ func (a *caseActor) findAck(clientMsgID string) (Ack, error) {
 	return ack, err
 }
 
-// startTurn spawns the turn child for q.
+// startTurn spawns the turn child for a queued turn, whose user message is
+// durable already.
 func (a *caseActor) startTurn(ctx *actor.Context, q queuedTurn) {
-	in, err := a.turnInput(q)
-	if err != nil {
-		a.failTurn(q.n, "could not prepare the turn: "+err.Error())
-		a.startNext(ctx)
-		return
-	}
+	a.spawnTurn(ctx, q)
+	a.publish(Frame{Type: "turn_started", CaseID: a.id, Turn: q.n})
+}
+
+// spawnTurn spawns q's turn child; the caller publishes turn_started. It is
+// cheap: the child reads what the agent needs (turnPrep.input) on its own
+// goroutine, so submitTurn can spawn it while the user message syncs.
+func (a *caseActor) spawnTurn(ctx *actor.Context, q queuedTurn) {
 	runCtx, cancel := context.WithTimeout(context.Background(), a.d.turnTimeout)
 	ag := a.d.newAgent(a.id, q.n)
+	sn := a.state.snap
 	t := &turnActor{
-		caseID: a.id, casePID: ctx.PID(), turn: q.n, input: in, agent: ag, runCtx: runCtx, rt: &turnRuntime{},
-		tools: &caseTools{caseID: a.id, owner: a.state.snap.Owner, turn: q.n, timeout: a.d.requestTimeout,
+		caseID: a.id, casePID: ctx.PID(), turn: q.n, agent: ag, runCtx: runCtx, rt: &turnRuntime{},
+		prep: &turnPrep{caseID: a.id, owner: sn.Owner, q: q, info: caseInfo(sn, q.n), d: a.d},
+		tools: &caseTools{caseID: a.id, owner: sn.Owner, turn: q.n, timeout: a.d.requestTimeout,
 			evidence: a.d.evidence, knowledge: a.d.knowledge},
 	}
 	ctx.Engine().Spawn(newTurnActor(t), "turn", actor.WithID(a.id+"."+strconv.Itoa(q.n)),
 		actor.WithInboxSize(64), actor.WithMaxRestarts(1<<30))
 	a.rt.turn = &turnRun{n: q.n, cancel: cancel}
-	a.publish(Frame{Type: "turn_started", CaseID: a.id, Turn: q.n})
 }
 
 func (a *caseActor) startNext(ctx *actor.Context) {
@@ -327,44 +361,70 @@ func (a *caseActor) startNext(ctx *actor.Context) {
 	a.startTurn(ctx, q)
 }
 
-// turnInput assembles what the agent sees: the case, the conversation so
-// far and the new message.
-func (a *caseActor) turnInput(q queuedTurn) (agent.Input, error) {
-	sn := a.state.snap
+// caseInfo is the case as the agent sees it at the start of turn n.
+func caseInfo(sn *casepb.Snapshot, n int) agent.CaseInfo {
 	info := agent.CaseInfo{
 		ID: sn.CaseId, Title: sn.Title, Status: sn.Status, ProblemStatement: sn.Description,
-		Milestones: slices.Clone(sn.Milestones), PendingStatus: sn.PendingStatus, Turn: q.n,
+		Milestones: slices.Clone(sn.Milestones), PendingStatus: sn.PendingStatus, Turn: n,
 	}
 	for _, h := range sn.Hypotheses {
 		info.Hypotheses = append(info.Hypotheses, agent.Hypothesis{ID: h.HypothesisId, Statement: h.Statement,
 			Category: h.Category, Status: h.Status, Confidence: h.Confidence, Rationale: h.Rationale})
 	}
+	return info
+}
+
+// turnPrep is what a turn reads before its agent runs, read by the turn
+// actor: the conversation so far, the evidence digests and the knowledge
+// hits for the new message.
+type turnPrep struct {
+	caseID, owner string
+	q             queuedTurn
+	info          agent.CaseInfo
+	d             *caseDeps
+}
+
+// prepareError is a turn that could not be prepared.
+type prepareError struct{ err error }
+
+func (e *prepareError) Error() string { return e.err.Error() }
+func (e *prepareError) Unwrap() error { return e.err }
+
+// input assembles what the agent sees: the case, the conversation so far
+// and the new message.
+func (p *turnPrep) input() (agent.Input, error) {
 	// The agent keeps recent turns verbatim and summarises older ones within
 	// its token budget; historyMessages bounds what is read from the log.
-	msgs, err := a.d.store.recentMessages(a.id, q.n, historyMessages)
+	msgs, err := p.d.store.recentMessages(p.caseID, p.q.n, historyMessages)
+	if err != nil {
+		return agent.Input{}, &prepareError{err}
+	}
 	hist := make([]agent.HistoryMessage, 0, len(msgs))
 	for _, m := range msgs {
 		hist = append(hist, agent.HistoryMessage{Role: m.GetRole(), Content: m.GetContent(), Turn: int(m.GetTurnNumber())})
 	}
-	in := agent.Input{Case: info, History: hist, UserText: q.text}
-	if err == nil && a.d.evidence != nil {
+	in := agent.Input{Case: p.info, History: hist, UserText: p.q.text}
+	if p.d.evidence != nil {
 		// A short, bounded read; the digests were computed at upload.
-		ctx, cancel := context.WithTimeout(context.Background(), a.d.requestTimeout)
-		in.Evidence, err = a.d.evidence.Digests(ctx, a.id)
+		ctx, cancel := context.WithTimeout(context.Background(), p.d.requestTimeout)
+		in.Evidence, err = p.d.evidence.Digests(ctx, p.caseID)
 		cancel()
+		if err != nil {
+			return agent.Input{}, &prepareError{err}
+		}
 	}
-	if err == nil && a.d.knowledge != nil && strings.TrimSpace(q.text) != "" {
+	if p.d.knowledge != nil && strings.TrimSpace(p.q.text) != "" {
 		// An in-memory index lookup; a failure only costs the hits.
-		ctx, cancel := context.WithTimeout(context.Background(), a.d.requestTimeout)
-		hits, kerr := a.d.knowledge.Search(ctx, sn.Owner, a.id, q.text, knowledgeHits)
+		ctx, cancel := context.WithTimeout(context.Background(), p.d.requestTimeout)
+		hits, kerr := p.d.knowledge.Search(ctx, p.owner, p.caseID, p.q.text, knowledgeHits)
 		cancel()
 		if kerr == nil {
 			in.Knowledge = hits
 		} else {
-			a.d.log.Warn("knowledge search for the turn context failed", zap.String("case_id", a.id), zap.Error(kerr))
+			p.d.log.Warn("knowledge search for the turn context failed", zap.String("case_id", p.caseID), zap.Error(kerr))
 		}
 	}
-	return in, err
+	return in, nil
 }
 
 // onTurnFinished persists the answer (or the failure) and starts the next
@@ -414,8 +474,13 @@ func (a *caseActor) failTurn(n int, reason string) {
 
 // turnFailureReason is the readable reason a client sees.
 func turnFailureReason(err error) string {
-	var pe *llm.ProviderError
+	var (
+		pe  *llm.ProviderError
+		pre *prepareError
+	)
 	switch {
+	case errors.As(err, &pre):
+		return "could not prepare the turn: " + pre.Error()
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
 	case errors.Is(err, context.DeadlineExceeded):

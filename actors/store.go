@@ -116,6 +116,19 @@ func (st *caseStore) appendEvents(next *caseState, evs []*casepb.Event) error {
 	return b.Commit(true)
 }
 
+// appendEventsNoWait appends events that were applied to next without
+// waiting for them to become durable: the caller must call Wait on the
+// result before anything depends on their durability (see
+// caseActor.submitTurn).
+func (st *caseStore) appendEventsNoWait(next *caseState, evs []*casepb.Event) (*persistence.Pending, error) {
+	b := st.ks.NewBatch()
+	defer b.Close()
+	if err := st.stageEvents(b, next, evs); err != nil {
+		return nil, err
+	}
+	return b.CommitNoWait()
+}
+
 // load rebuilds a case from its latest snapshot plus the events after it.
 func (st *caseStore) load(id string) (*caseState, error) {
 	s := newCaseState()

@@ -43,7 +43,7 @@ type turnActor struct {
 	caseID  string
 	casePID *actor.PID
 	turn    int
-	input   agent.Input
+	prep    *turnPrep
 	agent   *agent.Agent
 	runCtx  context.Context
 	rt      *turnRuntime
@@ -81,7 +81,11 @@ func (t *turnActor) run(ctx *actor.Context) {
 			}
 		}()
 		t.tools.engine, t.tools.parent = e, parent
-		out, err = t.agent.Run(t.runCtx, t.input, t.tools, func(s string) {
+		var in agent.Input
+		if in, err = t.prep.input(); err != nil {
+			return
+		}
+		out, err = t.agent.Run(t.runCtx, in, t.tools, func(s string) {
 			if s != "" {
 				e.Send(parent, &turnDelta{turn: t.turn, text: s})
 			}

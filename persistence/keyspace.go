@@ -113,6 +113,49 @@ func (b *Batch) Commit(sync bool) error {
 	return err
 }
 
+// Pending is a batch that has been applied but may not be durable yet.
+type Pending struct {
+	ks    *Keyspace
+	b     *pebble.Batch
+	start time.Time
+}
+
+// CommitNoWait applies the batch and queues it for a synced write without
+// waiting for the sync: readers see it at once, and it is durable when
+// Wait returns nil. Work that must not wait for this write can run
+// meanwhile; anything that must only happen once the write is durable
+// (an acknowledgement, a request leaving the process) waits first. A
+// synced write committed after this one is durable only once this one is
+// too: the write-ahead log is one ordered file. The caller must call Wait
+// exactly once, even when it no longer needs the result.
+func (b *Batch) CommitNoWait() (*Pending, error) {
+	if b.b == nil {
+		return nil, errors.New("persistence: batch already committed or closed")
+	}
+	p := &Pending{ks: b.ks, b: b.b, start: time.Now()}
+	if err := b.ks.store.db.ApplyNoSyncWait(b.b, pebble.Sync); err != nil {
+		b.ks.store.observe(b.ks.name, true, p.start)
+		_ = b.b.Close()
+		b.b = nil
+		return nil, err
+	}
+	b.b = nil // owned by p until Wait
+	return p, nil
+}
+
+// Wait blocks until the write is durable and releases the batch. A second
+// call reports an error.
+func (p *Pending) Wait() error {
+	if p.b == nil {
+		return errors.New("persistence: pending write already waited for")
+	}
+	err := p.b.SyncWait()
+	p.ks.store.observe(p.ks.name, true, p.start)
+	_ = p.b.Close()
+	p.b = nil
+	return err
+}
+
 // Close discards an uncommitted batch. Safe after Commit and when repeated.
 func (b *Batch) Close() {
 	if b.b != nil {

@@ -205,3 +205,78 @@ func TestLoadOrCreateSecret(t *testing.T) {
 		t.Fatal("too short secret accepted")
 	}
 }
+
+// A batch committed without waiting is visible at once, durable once Wait
+// returns, and a later synced write in another keyspace makes it durable too
+// (one ordered log): the turn path relies on both.
+func TestCommitNoWait(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	s, err := Open("/d", &Options{FS: fs, NoBlobs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, _ := s.Keyspace(SpaceCase)
+	audit, _ := s.Keyspace(SpaceAudit)
+
+	b := cases.NewBatch()
+	_ = b.Set([]byte("user"), []byte("message"))
+	p, err := b.CommitNoWait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := cases.Get([]byte("user")); err != nil || string(v) != "message" {
+		t.Fatalf("before Wait: got %q, %v; want the value visible", v, err)
+	}
+	if err := b.Commit(true); err == nil {
+		t.Fatal("committing a batch handed to CommitNoWait again succeeded")
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(); err == nil {
+		t.Fatal("a second Wait succeeded")
+	}
+	afterWait := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+
+	b2 := cases.NewBatch()
+	_ = b2.Set([]byte("second"), []byte("queued"))
+	p2, err := b2.CommitNoWait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.Set([]byte("record"), []byte("synced"), true); err != nil {
+		t.Fatal(err)
+	}
+	afterLaterSync := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	if err := p2.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		fs   *vfs.MemFS
+		want map[string]string // key → value in the case keyspace; "" = absent
+	}{
+		{"crash after Wait", afterWait, map[string]string{"user": "message", "second": ""}},
+		{"crash after a later synced write", afterLaterSync, map[string]string{"user": "message", "second": "queued"}},
+	} {
+		s, err := Open("/d", &Options{FS: tc.fs, NoBlobs: true})
+		if err != nil {
+			t.Fatalf("%s: reopen: %v", tc.name, err)
+		}
+		ks, _ := s.Keyspace(SpaceCase)
+		for k, want := range tc.want {
+			v, err := ks.Get([]byte(k))
+			switch {
+			case want == "" && !errors.Is(err, ErrNotFound):
+				t.Errorf("%s: %s = %q, %v; want absent", tc.name, k, v, err)
+			case want != "" && (err != nil || string(v) != want):
+				t.Errorf("%s: %s = %q, %v; want %q", tc.name, k, v, err, want)
+			}
+		}
+		_ = s.Close()
+	}
+}

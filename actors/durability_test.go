@@ -1,0 +1,165 @@
+package actors
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/faultmaven/faultmaven/actors/agent/llm"
+	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
+	"github.com/faultmaven/faultmaven/actors/casepb"
+	"github.com/faultmaven/faultmaven/persistence"
+	"go.uber.org/zap"
+)
+
+// A turn is prepared, and its LLM request built, while the user message's
+// sync is still running (submitTurn). This checks what must still hold: a
+// crash at the moment the ack arrives, or at the moment the fake LLM has the
+// request, finds the user message on disk. The crash images keep only
+// synced data.
+func TestUserMessageIsDurableBeforeAckAndBeforeTheLLMRequest(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	// Syncs take a few milliseconds, as on a real disk, so a request that
+	// did not wait for the user message's sync would leave before it.
+	st, err := persistence.Open("/data", &persistence.Options{FS: slowSyncFS{fs, 3 * time.Millisecond}, NoBlobs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := st.Keyspace(persistence.SpaceCase)
+	audit, _ := st.Keyspace(persistence.SpaceAudit)
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	fake := llmtest.New()
+	defer fake.Close()
+	type image struct {
+		text string // the user message that must be in it
+		fs   *vfs.MemFS
+		at   string
+	}
+	var (
+		mu     sync.Mutex
+		images []image
+	)
+	fake.SetResponder(func(req *llmtest.ChatRequest) llmtest.Reply {
+		last := ""
+		for _, m := range req.Messages {
+			if m.Role == "user" {
+				last = m.Content
+			}
+		}
+		img := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+		mu.Lock()
+		images = append(images, image{text: last, fs: img, at: "the LLM request"})
+		mu.Unlock()
+		return llmtest.Reply{Content: "noted", ChunkChars: 3}
+	})
+	chain, err := llm.NewChain(llm.Config{Providers: []llm.ProviderConfig{{Name: "fake", BaseURL: fake.URL(), Model: "m"}},
+		AttemptTimeout: 5 * time.Second, MaxRetries: -1}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCases(Config{}, Deps{Keyspace: ks, Audit: audit, NodeSecret: secret, LLM: chain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := &testSys{cases: c, store: st}
+	defer sys.stop()
+
+	ctx := context.Background()
+	r, err := c.Create(ctx, CreateCase{Owner: "usr_a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := &collector{}
+	if _, err := c.Subscribe(ctx, "usr_a", r.CaseID, 0, sub); err != nil {
+		t.Fatal(err)
+	}
+	const turns = 12
+	for i := 1; i <= turns; i++ {
+		text := fmt.Sprintf("turn %d: the disk on db-%d is full", i, i)
+		if _, err := c.SubmitTurn(ctx, TurnRequest{Owner: "usr_a", CaseID: r.CaseID, ClientMsgID: fmt.Sprint("m", i), Text: text}); err != nil {
+			t.Fatal(err)
+		}
+		img := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+		mu.Lock()
+		images = append(images, image{text: text, fs: img, at: "the ack"})
+		mu.Unlock()
+		sub.waitFor(t, "turn_done", func(f Frame) bool { return f.Type == "turn_done" && f.Turn == i })
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(images) != 2*turns {
+		t.Fatalf("%d crash images, want %d (one per ack, one per LLM request)", len(images), 2*turns)
+	}
+	for _, img := range images {
+		st, err := persistence.Open("/data", &persistence.Options{FS: img.fs, NoBlobs: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks, _ := st.Keyspace(persistence.SpaceCase)
+		found := false
+		err = (&caseStore{ks: ks, snapEvery: 64}).events(r.CaseID, func(ev *casepb.Event) error {
+			if m := ev.GetMessageAdded(); m != nil && m.GetRole() == "user" && m.GetContent() == img.text {
+				found = true
+			}
+			return nil
+		})
+		_ = st.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !found {
+			t.Errorf("a crash at %s loses the user message %q", img.at, img.text)
+		}
+	}
+}
+
+// slowSyncFS delays every sync of a file written through it.
+type slowSyncFS struct {
+	vfs.FS
+	delay time.Duration
+}
+
+func (f slowSyncFS) wrap(file vfs.File, err error) (vfs.File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return slowSyncFile{file, f.delay}, nil
+}
+
+func (f slowSyncFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	return f.wrap(f.FS.Create(name, c))
+}
+
+func (f slowSyncFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	return f.wrap(f.FS.ReuseForWrite(oldname, newname, c))
+}
+
+func (f slowSyncFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	return f.wrap(f.FS.OpenReadWrite(name, c, opts...))
+}
+
+type slowSyncFile struct {
+	vfs.File
+	delay time.Duration
+}
+
+func (f slowSyncFile) Sync() error {
+	time.Sleep(f.delay)
+	return f.File.Sync()
+}
+
+func (f slowSyncFile) SyncData() error {
+	time.Sleep(f.delay)
+	return f.File.SyncData()
+}
+
+func (f slowSyncFile) SyncTo(length int64) (bool, error) {
+	time.Sleep(f.delay)
+	return f.File.SyncTo(length)
+}
