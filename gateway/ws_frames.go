@@ -40,6 +40,7 @@ const (
 	wsErrTooManyConns = "too_many_connections"
 	wsErrInternal     = "internal"
 	wsErrTokenExpired = "token_expired"
+	wsErrLoggedOut    = "logged_out"
 	// Passed through from the case actor, which reports them as
 	// CASE_RESTARTED / CASE_DELETED.
 	wsErrCaseRestarted = "case_restarted"

@@ -112,6 +112,24 @@ func (h *wsHub) remove(c *wsConn) {
 	}
 }
 
+// endUser closes every connection of user, after a logout: each gets a
+// logged_out error frame and closes with 4401. It returns how many.
+func (h *wsHub) endUser(user string) int {
+	h.mu.Lock()
+	var cs []*wsConn
+	for c, u := range h.conns {
+		if u == user {
+			cs = append(cs, c)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range cs {
+		c.closeAfter(closeUnauthorized, "logged out", errorFrame{Type: "error", Code: wsErrLoggedOut,
+			Message: "the user logged out: sign in again"})
+	}
+	return len(cs)
+}
+
 // attach records the upgraded connection, so Shutdown can drop it.
 func (h *wsHub) attach(c *wsConn, ws *websocket.Conn) {
 	h.mu.Lock()
@@ -244,6 +262,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.metrics.wsRefused.WithLabelValues("too_many_connections").Inc()
 		WriteError(w, r, errTooManyConns)
 		return
+	}
+	if headerAuth {
+		// A logout between the check above and the claim missed this
+		// connection (endUser closes claimed ones only): check again.
+		if _, _, err := s.verify(r); err != nil {
+			WriteError(w, r, err)
+			return
+		}
 	}
 	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {

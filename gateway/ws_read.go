@@ -176,6 +176,15 @@ func (c *wsConn) authenticate(token string) {
 			errorFrame{Type: "error", Code: wsErrTooManyConns, Message: "too many open connections for this user"})
 		return
 	}
+	// A logout between Verify and the claim missed this connection
+	// (wsHub.endUser closes claimed ones only): check the token again.
+	ctx, cancel = c.call()
+	_, err = c.s.auth.Verify(ctx, token)
+	cancel()
+	if err != nil {
+		c.refuse("invalid or expired token")
+		return
+	}
 	c.ready(p)
 }
 

@@ -591,3 +591,46 @@ func TestWSEndsWhenTheTokenExpiresUnlessReauthenticated(t *testing.T) {
 	time.Sleep(2 * left)
 	kept.roundTrip() // still open after the first token's expiry
 }
+
+// TestWSEndsAtLogout: a logout closes every open connection of the user
+// (4401, logged_out), not only their REST access; other users' stay open.
+func TestWSEndsAtLogout(t *testing.T) {
+	e := newLiveEnv(t, Config{})
+	alice := e.register("alice").AccessToken
+	bob := e.register("bob").AccessToken
+	frameAuth := func(token string) *wsClient {
+		c, resp, err := e.dialWS("", nil, nil)
+		if err != nil {
+			t.Fatalf("dial: %v (response %v)", err, resp)
+		}
+		c.send(map[string]string{"type": "auth", "token": token})
+		return c
+	}
+	a1 := e.connect(alice) // authenticated on the upgrade request
+	a2 := frameAuth(alice) // and by its first frame
+	if f := a2.next(); f.Type != "ready" {
+		t.Fatalf("want ready, got %s", f.raw)
+	}
+	b := e.connect(bob)
+	a1.roundTrip()
+	b.roundTrip()
+
+	rec := e.call("POST", "/api/v1/auth/logout", alice, "")
+	wantStatus(t, rec, http.StatusOK)
+	for _, c := range []*wsClient{a1, a2} {
+		frames := c.expectClose(closeUnauthorized)
+		if len(frames) == 0 || frames[len(frames)-1].Code != wsErrLoggedOut {
+			t.Fatalf("frames before the close: %v, want a logged_out error", frames)
+		}
+	}
+	b.roundTrip() // bob is still connected
+
+	// The revoked token opens no new connection, by frame or by header.
+	c := frameAuth(alice)
+	if frames := c.expectClose(closeUnauthorized); len(frames) == 0 || frames[len(frames)-1].Code != wsErrUnauthorized {
+		t.Fatalf("frames before the close: %v, want unauthorized", frames)
+	}
+	if _, resp, err := e.dialWS(alice, nil, nil); err == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("header auth with a revoked token: want 401, got %v %v", resp, err)
+	}
+}
