@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/anthdm/hollywood/actor"
 	"github.com/faultmaven/faultmaven/actors/casepb"
@@ -20,8 +21,25 @@ var ErrSlowSubscriber = errors.New("actors: subscriber too slow")
 type caseRuntime struct {
 	starts int
 	subs   map[Subscriber]struct{}
-	turn   *turnRun
-	queue  *[]queuedTurn // turns waiting for the running one; a pointer keeps idle cases small
+	// live is a copy of subs the running turn reads to deliver its deltas
+	// itself (turnActor.deliver); the case actor replaces it whenever subs
+	// changes (setSubs).
+	live  atomic.Pointer[[]Subscriber]
+	turn  *turnRun
+	queue *[]queuedTurn // turns waiting for the running one; a pointer keeps idle cases small
+}
+
+// subsChanged refreshes live after a change to subs.
+func (rt *caseRuntime) subsChanged() {
+	if len(rt.subs) == 0 {
+		rt.live.Store(nil)
+		return
+	}
+	l := make([]Subscriber, 0, len(rt.subs))
+	for s := range rt.subs {
+		l = append(l, s)
+	}
+	rt.live.Store(&l)
 }
 
 func (rt *caseRuntime) queued() int {
@@ -90,9 +108,11 @@ func (a *caseActor) Receive(ctx *actor.Context) {
 		a.current = m
 		a.handle(ctx, m)
 		a.current = nil
-	case *turnDelta:
-		if a.rt.turn != nil && a.rt.turn.n == m.turn {
-			a.publish(Frame{Type: "delta", CaseID: a.id, Turn: m.turn, Text: m.text})
+	case *droppedSubscriber:
+		if _, ok := a.rt.subs[m.sub]; ok {
+			delete(a.rt.subs, m.sub)
+			a.rt.subsChanged()
+			a.d.metrics.slowSubscribers.Inc()
 		}
 	case *turnFinished:
 		a.onTurnFinished(ctx, m)
@@ -188,6 +208,7 @@ func (a *caseActor) handle(ctx *actor.Context, r *request) {
 		a.deleted = true
 		a.publish(Frame{Type: "error", CaseID: a.id, Code: "CASE_DELETED", Message: "the case was deleted"})
 		a.rt.subs = nil
+		a.rt.subsChanged()
 		r.respond(nil, nil)
 		ctx.Send(a.d.mgr, &caseIdle{id: a.id, gen: a.gen, force: true})
 	case opPanic:

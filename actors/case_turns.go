@@ -46,6 +46,16 @@ type (
 type turnRun struct {
 	n      int
 	cancel context.CancelFunc
+	// started is closed once turn_started is published: the turn delivers
+	// no delta before.
+	started chan struct{}
+}
+
+// markStarted publishes turn_started for the running turn and lets it
+// deliver deltas.
+func (a *caseActor) markStarted() {
+	a.publish(Frame{Type: "turn_started", CaseID: a.id, Turn: a.rt.turn.n})
+	close(a.rt.turn.started)
 }
 
 // queuedTurn waits for the in-flight turn to finish; its user message is
@@ -76,6 +86,7 @@ func (a *caseActor) handleTurnOp(ctx *actor.Context, r *request) bool {
 		a.subscribe(r, op)
 	case opUnsubscribe:
 		delete(a.rt.subs, op.sub)
+		a.rt.subsChanged()
 		r.respond(nil, nil)
 	case opTurnResult:
 		out, err := a.turnOutcome(op.turn)
@@ -219,7 +230,7 @@ func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) 
 	}
 	r.respond(Ack{CaseID: a.id, ClientMsgID: req.ClientMsgID, Seq: user.GetSeq(), Turn: n}, nil)
 	if started {
-		a.publish(Frame{Type: "turn_started", CaseID: a.id, Turn: q.n})
+		a.markStarted()
 		return
 	}
 	if a.rt.queue == nil {
@@ -328,7 +339,7 @@ func (a *caseActor) findAck(clientMsgID string) (Ack, error) {
 // durable already.
 func (a *caseActor) startTurn(ctx *actor.Context, q queuedTurn) {
 	a.spawnTurn(ctx, q)
-	a.publish(Frame{Type: "turn_started", CaseID: a.id, Turn: q.n})
+	a.markStarted()
 }
 
 // spawnTurn spawns q's turn child; the caller publishes turn_started. It is
@@ -338,15 +349,17 @@ func (a *caseActor) spawnTurn(ctx *actor.Context, q queuedTurn) {
 	runCtx, cancel := context.WithTimeout(context.Background(), a.d.turnTimeout)
 	ag := a.d.newAgent(a.id, q.n)
 	sn := a.state.snap
+	started := make(chan struct{})
 	t := &turnActor{
 		caseID: a.id, casePID: ctx.PID(), turn: q.n, agent: ag, runCtx: runCtx, rt: &turnRuntime{},
+		started: started, live: &a.rt.live,
 		prep: &turnPrep{caseID: a.id, owner: sn.Owner, q: q, info: caseInfo(sn, q.n), d: a.d},
 		tools: &caseTools{caseID: a.id, owner: sn.Owner, turn: q.n, timeout: a.d.requestTimeout,
 			evidence: a.d.evidence, knowledge: a.d.knowledge},
 	}
 	ctx.Engine().Spawn(newTurnActor(t), "turn", actor.WithID(a.id+"."+strconv.Itoa(q.n)),
 		actor.WithInboxSize(64), actor.WithMaxRestarts(1<<30))
-	a.rt.turn = &turnRun{n: q.n, cancel: cancel}
+	a.rt.turn = &turnRun{n: q.n, cancel: cancel, started: started}
 }
 
 func (a *caseActor) startNext(ctx *actor.Context) {
@@ -538,6 +551,7 @@ func (a *caseActor) subscribe(r *request, op opSubscribe) {
 		a.rt.subs = map[Subscriber]struct{}{}
 	}
 	a.rt.subs[op.sub] = struct{}{}
+	a.rt.subsChanged()
 	if a.rt.turn != nil {
 		op.sub.Deliver(Frame{Type: "turn_started", CaseID: a.id, Turn: a.rt.turn.n})
 	}
@@ -547,11 +561,16 @@ func (a *caseActor) subscribe(r *request, op opSubscribe) {
 // publish hands a frame to every subscriber without blocking; a subscriber
 // that cannot keep up is dropped (it resumes with since_seq).
 func (a *caseActor) publish(f Frame) {
+	dropped := false
 	for s := range a.rt.subs {
 		if !s.Deliver(f) {
 			delete(a.rt.subs, s)
 			a.d.metrics.slowSubscribers.Inc()
+			dropped = true
 		}
+	}
+	if dropped {
+		a.rt.subsChanged()
 	}
 }
 

@@ -17,7 +17,8 @@
 // with Sync before anyone is told it happened (write-ahead); concurrent cases
 // share fsyncs through Pebble's group commit. List and Get read the row
 // projection written in the same batch as the events, so they never wake an
-// actor.
+// actor. A running turn hands its streamed deltas, which change no state, to
+// the case's subscribers itself, in an order the case actor fixes (ADR 0008).
 //
 // Must not: block a case actor on the network, keep a mutex inside an actor,
 // or touch another module's keyspace.

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/anthdm/hollywood/actor"
 	"github.com/faultmaven/faultmaven/actors/agent"
@@ -14,11 +15,9 @@ type (
 	// actor.Started, which hollywood executes in the spawning (case) actor's
 	// goroutine.
 	runTurn struct{}
-	// turnDelta is a streamed fragment of the answer.
-	turnDelta struct {
-		turn int
-		text string
-	}
+	// droppedSubscriber is a subscriber that refused a delta (too slow):
+	// the case actor forgets it, as publish does.
+	droppedSubscriber struct{ sub Subscriber }
 	// turnFinished ends a turn, with the agent's output or the failure.
 	turnFinished struct {
 		turn int
@@ -48,6 +47,43 @@ type turnActor struct {
 	runCtx  context.Context
 	rt      *turnRuntime
 	tools   *caseTools
+	// started is closed by the case actor once turn_started is out; live
+	// is the case's subscribers (caseRuntime.live).
+	started <-chan struct{}
+	live    *atomic.Pointer[[]Subscriber]
+	waited  bool
+}
+
+// deliver hands a delta straight to the case's subscribers instead of
+// through the case actor's inbox: one goroutine hop less for each of a
+// turn's many deltas. The order subscribers see is unchanged: no delta
+// before turn_started (started); the turn waits for the case actor's
+// answer to each tool call, whose events are published before it; and the
+// answer's event and turn_done follow turnFinished, sent after the last
+// delta. A subscriber added later gets turn_started and then only later
+// deltas, as before.
+func (t *turnActor) deliver(e *actor.Engine, parent *actor.PID, s string) {
+	if !t.waited {
+		select {
+		case <-t.started:
+			t.waited = true
+		case <-t.runCtx.Done():
+			return
+		}
+	}
+	if t.runCtx.Err() != nil {
+		return // cancelled, or the case restarted: the turn is over for its subscribers
+	}
+	subs := t.live.Load()
+	if subs == nil {
+		return
+	}
+	f := Frame{Type: "delta", CaseID: t.caseID, Turn: t.turn, Text: s}
+	for _, sub := range *subs {
+		if !sub.Deliver(f) {
+			e.Send(parent, &droppedSubscriber{sub: sub})
+		}
+	}
 }
 
 func newTurnActor(t *turnActor) actor.Producer {
@@ -87,7 +123,7 @@ func (t *turnActor) run(ctx *actor.Context) {
 		}
 		out, err = t.agent.Run(t.runCtx, in, t.tools, func(s string) {
 			if s != "" {
-				e.Send(parent, &turnDelta{turn: t.turn, text: s})
+				t.deliver(e, parent, s)
 			}
 		})
 	}()
