@@ -319,16 +319,19 @@ func truncate(s string, n int) string {
 	return string(r[:n]) + "…"
 }
 
-// findAck rebuilds the ack of the latest user message with clientMsgID from
-// the log.
+// findAck rebuilds the ack of the latest user message with clientMsgID.
 func (a *caseActor) findAck(clientMsgID string) (Ack, error) {
 	var ack Ack
-	err := a.d.store.events(a.id, func(ev *casepb.Event) error {
+	found := func(ev *casepb.Event) {
 		if m := ev.GetMessageAdded(); m != nil && m.GetRole() == "user" && m.GetClientMsgId() == clientMsgID {
 			ack = Ack{CaseID: a.id, ClientMsgID: clientMsgID, Seq: ev.GetSeq(), Turn: int(m.GetTurnNumber()), Duplicate: true}
 		}
-		return nil
-	})
+	}
+	// The case is loaded, so its log is indexed (caseStore.load).
+	ev, err := a.d.store.indexedEvent(a.id, ackIndexKey(a.id, clientMsgID))
+	if ev != nil {
+		found(ev)
+	}
 	if err == nil && ack.Seq == 0 {
 		err = fmt.Errorf("client_msg_id %q seen but its message is missing", clientMsgID)
 	}
@@ -586,7 +589,9 @@ func (a *caseActor) turnOutcome(n int) (TurnOutcome, error) {
 		return out, nil
 	}
 	out.Status = ""
-	err := a.d.store.events(a.id, func(ev *casepb.Event) error {
+	// The case is loaded, so its log is indexed (caseStore.load).
+	ev, err := a.d.store.indexedEvent(a.id, turnIndexKey(a.id, n))
+	if ev != nil {
 		if m := ev.GetMessageAdded(); m != nil && m.GetRole() == "assistant" && int(m.GetTurnNumber()) == n {
 			out.Status = TurnCompleted
 			out.AgentResponse = m.GetContent()
@@ -602,8 +607,7 @@ func (a *caseActor) turnOutcome(n int) (TurnOutcome, error) {
 			out.Status = TurnFailed
 			out.Reason = f.GetReason()
 		}
-		return nil
-	})
+	}
 	if out.Status == "" && err == nil {
 		// Answered by neither: a turn whose user message carried only an
 		// intent that never started an agent turn cannot exist, so this is

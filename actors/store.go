@@ -33,6 +33,121 @@ func eventKey(id string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
+// Indexes beside a case's log, written in the same batch as the events they
+// point to, so reading a message, a turn's outcome or an ack costs a few
+// point reads instead of a scan of the whole log:
+//
+//	c/<id>/m/<seq:8>         → turn:4  every message event
+//	c/<id>/t/<turn:4>        → seq:8   the event that ended the turn (answer or turn_failed)
+//	c/<id>/k/<client_msg_id> → seq:8   the latest user message with that client_msg_id
+//	c/<id>/x                 → "1"     the case has these indexes
+//
+// Cases written before the indexes existed get them at their next load
+// (caseStore.load); until then the readers fall back to scanning the log.
+func msgIndexKey(id string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(caseKey(id, "m/"), seq)
+}
+
+func turnIndexKey(id string, turn int) []byte {
+	return binary.BigEndian.AppendUint32(caseKey(id, "t/"), uint32(turn))
+}
+
+func ackIndexKey(id, clientMsgID string) []byte { return caseKey(id, "k/"+clientMsgID) }
+
+func indexedKey(id string) []byte { return caseKey(id, "x") }
+
+// stageIndexes adds the index entries of evs to b.
+func stageIndexes(b *persistence.Batch, id string, evs []*casepb.Event) error {
+	for _, ev := range evs {
+		seq := binary.BigEndian.AppendUint64(nil, ev.GetSeq())
+		if m := ev.GetMessageAdded(); m != nil {
+			if err := b.Set(msgIndexKey(id, ev.GetSeq()), binary.BigEndian.AppendUint32(nil, uint32(m.GetTurnNumber()))); err != nil {
+				return err
+			}
+			switch {
+			case m.GetRole() == "user" && m.GetClientMsgId() != "":
+				if err := b.Set(ackIndexKey(id, m.GetClientMsgId()), seq); err != nil {
+					return err
+				}
+			case m.GetRole() == "assistant":
+				if err := b.Set(turnIndexKey(id, int(m.GetTurnNumber())), seq); err != nil {
+					return err
+				}
+			}
+		}
+		if f := ev.GetTurnFailed(); f != nil {
+			if err := b.Set(turnIndexKey(id, int(f.GetTurnNumber())), seq); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// indexed reports whether the case's log has its indexes.
+func (st *caseStore) indexed(id string) (bool, error) {
+	_, err := st.ks.Get(indexedKey(id))
+	if errors.Is(err, persistence.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// buildIndexes indexes a case written before the indexes existed, in one
+// synced batch with the marker.
+func (st *caseStore) buildIndexes(id string) error {
+	b := st.ks.NewBatch()
+	defer b.Close()
+	var chunk []*casepb.Event
+	err := st.events(id, func(ev *casepb.Event) error {
+		if chunk = append(chunk, ev); len(chunk) == 256 {
+			err := stageIndexes(b, id, chunk)
+			chunk = chunk[:0]
+			return err
+		}
+		return nil
+	})
+	if err == nil {
+		err = stageIndexes(b, id, chunk)
+	}
+	if err == nil {
+		err = b.Set(indexedKey(id), []byte("1"))
+	}
+	if err != nil {
+		return fmt.Errorf("index case %s: %w", id, err)
+	}
+	return b.Commit(true)
+}
+
+// event reads the event at seq.
+func (st *caseStore) event(id string, seq uint64) (*casepb.Event, error) {
+	v, err := st.ks.Get(eventKey(id, seq))
+	if err != nil {
+		return nil, fmt.Errorf("read event %d of case %s: %w", seq, id, err)
+	}
+	ev := &casepb.Event{}
+	if err := proto.Unmarshal(v, ev); err != nil {
+		return nil, fmt.Errorf("decode event %d of case %s: %w", seq, id, err)
+	}
+	return ev, nil
+}
+
+// indexedEvent reads the event an index entry (seq:8) points to; nil when
+// the entry does not exist.
+func (st *caseStore) indexedEvent(id string, key []byte) (*casepb.Event, error) {
+	v, err := st.ks.Get(key)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(v) != 8 {
+		return nil, fmt.Errorf("case %s: corrupt index entry %q", id, key)
+	}
+	return st.event(id, binary.BigEndian.Uint64(v))
+}
+
 func ownerPrefix(owner string) []byte { return []byte("o/" + owner + "/") }
 
 func ownerKey(owner string, created time.Time, id string) []byte {
@@ -54,6 +169,9 @@ func (st *caseStore) createCase(s *caseState, ev *casepb.Event, counter []byte, 
 		return err
 	}
 	sn := s.snap
+	if err := b.Set(indexedKey(sn.CaseId), []byte("1")); err != nil {
+		return err
+	}
 	if err := b.Set(ownerKey(sn.Owner, fromNano(sn.CreatedAtUnixNano), sn.CaseId), nil); err != nil {
 		return err
 	}
@@ -74,6 +192,9 @@ func (st *caseStore) createCase(s *caseState, ev *casepb.Event, counter []byte, 
 // when a snapshot boundary is crossed, a snapshot to b.
 func (st *caseStore) stageEvents(b *persistence.Batch, s *caseState, evs []*casepb.Event) error {
 	id := s.snap.CaseId
+	if err := stageIndexes(b, id, evs); err != nil {
+		return err
+	}
 	snapNeeded := false
 	for _, ev := range evs {
 		data, err := proto.Marshal(ev)
@@ -157,6 +278,13 @@ func (st *caseStore) load(id string) (*caseState, error) {
 	if s.snap.Seq == 0 {
 		return nil, ErrNotFound
 	}
+	if ok, err := st.indexed(id); err != nil {
+		return nil, fmt.Errorf("load case %s: %w", id, err)
+	} else if !ok {
+		if err := st.buildIndexes(id); err != nil {
+			return nil, fmt.Errorf("load case %s: %w", id, err)
+		}
+	}
 	return s, nil
 }
 
@@ -218,18 +346,55 @@ func (st *caseStore) events(id string, fn func(*casepb.Event) error) error {
 
 // messages returns one page of a case's messages in chronological order.
 func (st *caseStore) messages(id string, limit, offset int) ([]Message, int, error) {
+	ok, err := st.indexed(id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !ok {
+		return st.scanMessages(id, limit, offset)
+	}
+	var seqs []uint64
+	total := 0
+	prefix := caseKey(id, "m/")
+	err = st.ks.Scan(prefix, false, func(k, _ []byte) error {
+		if total >= offset && len(seqs) < limit {
+			seqs = append(seqs, binary.BigEndian.Uint64(k[len(prefix):]))
+		}
+		total++
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]Message, 0, len(seqs))
+	for _, seq := range seqs {
+		ev, err := st.event(id, seq)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, toMessage(ev))
+	}
+	return out, total, nil
+}
+
+func toMessage(ev *casepb.Event) Message {
+	m := ev.GetMessageAdded()
+	return Message{
+		MessageID: m.GetMessageId(), Role: m.GetRole(), Content: m.GetContent(),
+		CreatedAt: fromNano(ev.GetAtUnixNano()), TurnNumber: int(m.GetTurnNumber()),
+	}
+}
+
+// scanMessages is messages for a case not indexed yet.
+func (st *caseStore) scanMessages(id string, limit, offset int) ([]Message, int, error) {
 	out := []Message{}
 	total := 0
 	err := st.events(id, func(ev *casepb.Event) error {
-		m := ev.GetMessageAdded()
-		if m == nil {
+		if ev.GetMessageAdded() == nil {
 			return nil
 		}
 		if total >= offset && len(out) < limit {
-			out = append(out, Message{
-				MessageID: m.GetMessageId(), Role: m.GetRole(), Content: m.GetContent(),
-				CreatedAt: fromNano(ev.GetAtUnixNano()), TurnNumber: int(m.GetTurnNumber()),
-			})
+			out = append(out, toMessage(ev))
 		}
 		total++
 		return nil
@@ -280,9 +445,44 @@ func (st *caseStore) deleteCase(r CaseRow, idem string) error {
 var errStopReplay = errors.New("stop replay")
 
 // recentMessages returns up to max messages of turns before beforeTurn,
-// oldest first, reading the log backwards so a turn's cost does not grow
-// with the length of the case.
+// oldest first, reading the message index backwards so a turn's cost does
+// not grow with the length of the case.
 func (st *caseStore) recentMessages(id string, beforeTurn, max int) ([]*casepb.MessageAdded, error) {
+	ok, err := st.indexed(id)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return st.scanRecentMessages(id, beforeTurn, max)
+	}
+	var seqs []uint64
+	prefix := caseKey(id, "m/")
+	err = st.ks.Scan(prefix, true, func(k, v []byte) error {
+		if len(v) != 4 || int(binary.BigEndian.Uint32(v)) >= beforeTurn {
+			return nil
+		}
+		seqs = append(seqs, binary.BigEndian.Uint64(k[len(prefix):]))
+		if len(seqs) >= max {
+			return persistence.ErrStopScan
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*casepb.MessageAdded, len(seqs))
+	for i, seq := range seqs {
+		ev, err := st.event(id, seq)
+		if err != nil {
+			return nil, err
+		}
+		out[len(seqs)-1-i] = ev.GetMessageAdded()
+	}
+	return out, nil
+}
+
+// scanRecentMessages is recentMessages for a case not indexed yet.
+func (st *caseStore) scanRecentMessages(id string, beforeTurn, max int) ([]*casepb.MessageAdded, error) {
 	var rev []*casepb.MessageAdded
 	err := st.ks.ScanRange(eventKey(id, 1), caseKey(id, "e0"), true, func(_, v []byte) error {
 		ev := &casepb.Event{}

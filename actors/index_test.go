@@ -1,0 +1,227 @@
+package actors
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/faultmaven/faultmaven/actors/agent/llm"
+	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
+	"github.com/faultmaven/faultmaven/actors/casepb"
+	"github.com/faultmaven/faultmaven/persistence"
+	"go.uber.org/zap"
+)
+
+// scanOutcome is turnOutcome as it was before the indexes: a scan of the
+// whole log, the last answer or failure of turn n winning.
+func scanOutcome(t *testing.T, st *caseStore, id string, n int) (status, text string) {
+	t.Helper()
+	err := st.events(id, func(ev *casepb.Event) error {
+		if m := ev.GetMessageAdded(); m != nil && m.GetRole() == "assistant" && int(m.GetTurnNumber()) == n {
+			status, text = TurnCompleted, m.GetContent()
+		}
+		if f := ev.GetTurnFailed(); f != nil && int(f.GetTurnNumber()) == n {
+			status, text = TurnFailed, f.GetReason()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, text
+}
+
+// scanAck is findAck as it was before the indexes.
+func scanAck(t *testing.T, st *caseStore, id, clientMsgID string) (seq uint64, turn int) {
+	t.Helper()
+	err := st.events(id, func(ev *casepb.Event) error {
+		if m := ev.GetMessageAdded(); m != nil && m.GetRole() == "user" && m.GetClientMsgId() == clientMsgID {
+			seq, turn = ev.GetSeq(), int(m.GetTurnNumber())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq, turn
+}
+
+func historyText(ms []*casepb.MessageAdded) string {
+	out := ""
+	for _, m := range ms {
+		out += fmt.Sprintf("%d:%s:%s|", m.GetTurnNumber(), m.GetRole(), m.GetContent())
+	}
+	return out
+}
+
+// The message, turn and ack indexes give what a scan of the log gives, for
+// a case with tool events, a failed turn and its retry; a case written
+// before the indexes is read by scanning until its next load indexes it.
+func TestIndexesMatchTheLog(t *testing.T) {
+	fake := llmtest.New()
+	defer fake.Close()
+	fake.Enqueue(
+		llmtest.Reply{Content: "First answer."},
+		llmtest.Reply{Status: 500},
+		llmtest.Reply{Content: "Second try works."},
+		llmtest.Reply{Content: "Noting it. ", ToolCalls: []llmtest.ToolCallReply{
+			{ID: "t1", Name: "update_milestones", Arguments: `{"completed":["symptom_verified"],"note":"502s"}`}}},
+		llmtest.Reply{Content: "Recorded."},
+		llmtest.Reply{Content: "Last answer."},
+	)
+	dir := t.TempDir()
+	st := openTestStore(t, dir)
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	chain, err := llm.NewChain(llm.Config{Providers: []llm.ProviderConfig{{Name: "fake", BaseURL: fake.URL(), Model: "m"}},
+		AttemptTimeout: 5 * time.Second, MaxRetries: -1}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(st *persistence.Store) *testSys {
+		ks, _ := st.Keyspace(persistence.SpaceCase)
+		audit, _ := st.Keyspace(persistence.SpaceAudit)
+		c, err := NewCases(Config{}, Deps{Keyspace: ks, Audit: audit, NodeSecret: secret, LLM: chain})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := &testSys{cases: c, store: st, dir: dir}
+		t.Cleanup(sys.stop)
+		return sys
+	}
+	sys := start(st)
+	ctx := context.Background()
+	r, _ := sys.cases.Create(ctx, CreateCase{Owner: "usr_a"})
+	if _, err := sys.cases.ChangeStatus(ctx, "usr_a", r.CaseID, StatusInvestigating, "go", ""); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"c1", "c2", "c2", "c3", "c4"} // c2 fails, then is retried
+	acks := map[string]Ack{}
+	for _, id := range ids {
+		ack, err := sys.cases.SubmitTurn(ctx, TurnRequest{Owner: "usr_a", CaseID: r.CaseID, ClientMsgID: id, Text: "message " + id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sys.cases.AwaitTurn(ctx, "usr_a", ack, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		acks[id] = ack
+	}
+	store := sys.cases.d.store
+	id := r.CaseID
+	last := acks["c4"].Turn
+
+	type snapshot struct {
+		pages    [][]Message
+		totals   []int
+		history  []string
+		outcomes []string
+	}
+	read := func(indexed bool) snapshot {
+		t.Helper()
+		var s snapshot
+		for _, p := range [][2]int{{100, 0}, {3, 0}, {3, 2}, {2, 7}, {5, 100}} {
+			msgs, total, err := store.messages(id, p[0], p[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.pages, s.totals = append(s.pages, msgs), append(s.totals, total)
+		}
+		for before := 1; before <= last+1; before++ {
+			for _, max := range []int{1, 3, 400} {
+				h, err := store.recentMessages(id, before, max)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.history = append(s.history, historyText(h))
+			}
+		}
+		if indexed {
+			for n := 1; n <= last; n++ {
+				out, err := sys.cases.TurnResult(ctx, "usr_a", id, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				text := out.AgentResponse
+				if out.Status == TurnFailed {
+					text = out.Reason
+				}
+				s.outcomes = append(s.outcomes, out.Status+":"+text)
+			}
+		}
+		return s
+	}
+	scanned := func() snapshot {
+		var s snapshot
+		for _, p := range [][2]int{{100, 0}, {3, 0}, {3, 2}, {2, 7}, {5, 100}} {
+			msgs, total, err := store.scanMessages(id, p[0], p[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.pages, s.totals = append(s.pages, msgs), append(s.totals, total)
+		}
+		for before := 1; before <= last+1; before++ {
+			for _, max := range []int{1, 3, 400} {
+				h, err := store.scanRecentMessages(id, before, max)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.history = append(s.history, historyText(h))
+			}
+		}
+		for n := 1; n <= last; n++ {
+			status, text := scanOutcome(t, store, id, n)
+			s.outcomes = append(s.outcomes, status+":"+text)
+		}
+		return s
+	}
+
+	want := scanned()
+	if want.totals[0] != 2*len(ids)-1 { // the failed turn has no answer
+		t.Fatalf("%d messages in the log, want %d", want.totals[0], 2*len(ids)-1)
+	}
+	if got := read(true); !reflect.DeepEqual(got, want) {
+		t.Fatalf("indexed reads differ from the log:\n got %+v\nwant %+v", got, want)
+	}
+	for _, cm := range []string{"c1", "c2", "c3", "c4"} {
+		seq, turn := scanAck(t, store, id, cm)
+		ack, err := sys.cases.SubmitTurn(ctx, TurnRequest{Owner: "usr_a", CaseID: id, ClientMsgID: cm, Text: "again"})
+		if err != nil || !ack.Duplicate || ack.Seq != seq || ack.Turn != turn {
+			t.Fatalf("repeat of %s: %+v %v, want the ack of seq %d turn %d", cm, ack, err, seq, turn)
+		}
+	}
+
+	// A case from before the indexes: drop them and restart.
+	b := store.ks.NewBatch()
+	for _, p := range []string{"m/", "t/", "k/"} {
+		_ = b.DeletePrefix(caseKey(id, p))
+	}
+	_ = b.Delete(indexedKey(id))
+	if err := b.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	sys.stop()
+	st = openTestStore(t, dir)
+	sys = start(st)
+	store = sys.cases.d.store
+	if ok, _ := store.indexed(id); ok {
+		t.Fatal("the index marker survived its deletion")
+	}
+	if got := read(false); !reflect.DeepEqual(got.pages, want.pages) || !reflect.DeepEqual(got.history, want.history) {
+		t.Fatalf("reads of an unindexed case differ from the log:\n got %+v\nwant %+v", got, want)
+	}
+	seq, turn := scanAck(t, store, id, "c2")
+	ack, err := sys.cases.SubmitTurn(ctx, TurnRequest{Owner: "usr_a", CaseID: id, ClientMsgID: "c2", Text: "again"})
+	if err != nil || !ack.Duplicate || ack.Seq != seq || ack.Turn != turn {
+		t.Fatalf("repeat of c2 after the restart: %+v %v, want seq %d turn %d", ack, err, seq, turn)
+	}
+	if ok, _ := store.indexed(id); !ok {
+		t.Fatal("loading the case did not index it")
+	}
+	if got := read(true); !reflect.DeepEqual(got, want) {
+		t.Fatalf("reads after indexing at load differ from the log:\n got %+v\nwant %+v", got, want)
+	}
+}
