@@ -40,9 +40,10 @@ bench: ort bench-ws bench-embed
 	FM_BENCH_EF=64,256,512,1024 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./embed/index/ | tee bench-index.out
 	FM_BENCH=1 $(GO) test -run '^$$' -bench AnalyzeLarge -benchtime 1x -timeout 30m ./actors/evidence/loginsight/ | tee bench-logs.out
 
-# Live sessions over WebSocket: the server against a minimal relay (floor), same workload.
+# Live sessions over WebSocket: the server against a minimal relay (floor) and the same relay
+# syncing each user message and answer to a group-committed log (floor-durable), same workload.
 bench-ws: build
-	$(GO) run ./cmd/fmload --bin ./bin/faultmaven --sessions 100,250,500,1000 --duration 20s --ttft 300ms --tps 50 --reply-tokens 40 --out bench-ws.json | tee bench-ws.out
+	$(GO) run ./cmd/fmload --bin ./bin/faultmaven --sessions 100,250,500,1000 --duration 20s --ttft 300ms --tps 50 --reply-tokens 40 --targets server,floor,floor-durable --out bench-ws.json | tee bench-ws.out
 
 # Embeddings (issue 4): the hugot and ort backends and Node's onnxruntime-node
 # on the same texts and the same MiniLM-shaped model, each in its own process,

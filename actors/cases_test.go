@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -338,5 +339,38 @@ func TestShutdownRightAfterDelete(t *testing.T) {
 			t.Fatalf("iteration %d: %v", i, err)
 		}
 		sys.stop()
+	}
+}
+
+// TestSubscriptionsSurvivePassivationRaces: a case that just said it is
+// idle must not stop once a subscribe has reached it, or the subscriber
+// would be registered with an actor about to vanish and miss every later
+// frame. (A direct route to active case actors, bypassing casemgr, failed
+// this test until it re-checked for such requests before stopping; that
+// route was then dropped as it measured no faster.)
+func TestSubscriptionsSurvivePassivationRaces(t *testing.T) {
+	sys := startCases(t, t.TempDir(), Config{CaseIdle: time.Millisecond})
+	ctx := context.Background()
+	r, _ := sys.cases.Create(ctx, CreateCase{Owner: "usr_a"})
+	m := sys.cases.d.metrics
+	for i := 0; i < 150; i++ {
+		sub := &collector{}
+		if _, err := sys.cases.Subscribe(ctx, "usr_a", r.CaseID, 1<<40, sub); err != nil {
+			t.Fatalf("subscribe %d: %v", i, err)
+		}
+		// Give the idle sweep (every 1 ms) a chance to stop the case.
+		time.Sleep(time.Duration(i%4) * time.Millisecond)
+		title := fmt.Sprintf("t%d", i)
+		if _, err := sys.cases.Rename(ctx, "usr_a", r.CaseID, title); err != nil {
+			t.Fatalf("rename %d: %v", i, err)
+		}
+		sub.waitFor(t, "the rename event", func(f Frame) bool {
+			return f.Type == "event" && strings.Contains(string(f.Data), title)
+		})
+		sys.cases.Unsubscribe(ctx, "usr_a", r.CaseID, sub)
+		time.Sleep(time.Duration(i%3) * time.Millisecond)
+	}
+	if counterValue(m.passivations) < 5 {
+		t.Fatalf("only %v passivations: the race was not exercised", counterValue(m.passivations))
 	}
 }

@@ -1,19 +1,30 @@
 // Command fmload is test tooling, not part of the product: a load harness
 // for live sessions over the WebSocket protocol (docs/protocol.md). It
-// runs the same client workload against two targets on loopback and
-// reports the server's latencies beside a floor measured in the same run:
+// runs the same client workload against up to three targets on loopback
+// and reports the server's latencies beside floors measured in the same
+// run:
 //
 //	go run ./cmd/fmload --bin ./bin/faultmaven --sessions 100,250,500,1000 \
-//	    --duration 20s --ttft 300ms --tps 50 --reply-tokens 40 --out bench-ws.json
+//	    --duration 20s --ttft 300ms --tps 50 --reply-tokens 40 \
+//	    --targets server,floor,floor-durable --out bench-ws.json
 //
-// The targets, for each session count N:
+// The targets (--targets, any of them; server,floor by default), for each
+// session count N:
 //
 //   - server: a fresh `faultmaven serve` subprocess on 127.0.0.1:0 with its
 //     own data directory, pointed at the fake LLM;
 //   - floor: `fmload relay`, a subprocess of this binary (relay.go): a
 //     minimal, non-durable gorilla/websocket relay that speaks the same
 //     frames and streams the same fake LLM, with REST stubs for register,
-//     login and case creation so the client path is identical.
+//     login and case creation so the client path is identical;
+//   - floor-durable: the same relay with --durable and a fresh temporary
+//     directory (beside the server's, so on the same disk): it acks a turn
+//     once its user message is fdatasync'ed to a group-committed log
+//     (relaylog.go) and ends it once the answer is, as the server does.
+//
+// The server's p99s are held to at most 1.5× the floor's. Its ratios to
+// floor-durable are only reported: they show how much of the gap is left
+// once the floor pays for durability too.
 //
 // The fake LLM (package llmtest) runs inside this process. Its responder
 // records when each turn's request arrives, keyed by a token the client

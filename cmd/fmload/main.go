@@ -74,6 +74,10 @@ type config struct {
 	Out             string        `json:"out"`
 	CPUProfile      string        `json:"-"`
 	MetricsDir      string        `json:"-"`
+
+	// inspectDurableLog, set by tests, gets floor-durable's log directory
+	// after the relay has stopped and before the directory is removed.
+	inspectDurableLog func(dir string)
 }
 
 // MarshalJSON writes the durations as Go duration strings.
@@ -101,7 +105,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		fs.PrintDefaults()
 	}
 	sessions := fs.String("sessions", "100,250,500,1000", "comma-separated session counts (WebSocket connections) per phase")
-	targets := fs.String("targets", "server,floor", "targets to measure: server, floor or both")
+	targets := fs.String("targets", "server,floor", "comma-separated targets to measure: server, floor (non-durable relay), "+
+		"floor-durable (the relay with a group-committed log)")
 	fs.StringVar(&c.Bin, "bin", "./bin/faultmaven", "the faultmaven binary to serve (make build)")
 	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "active phase per session count and target")
 	fs.DurationVar(&c.TTFT, "ttft", 300*time.Millisecond, "fake LLM: delay before the first chunk")
@@ -175,12 +180,12 @@ func parseTargets(s string) ([]string, error) {
 	var out []string
 	for part := range strings.SplitSeq(s, ",") {
 		switch t := strings.TrimSpace(part); t {
-		case targetServer, targetFloor:
+		case targetServer, targetFloor, targetFloorDurable:
 			if !slices.Contains(out, t) {
 				out = append(out, t)
 			}
 		default:
-			return nil, fmt.Errorf("--targets: unknown target %q (server, floor)", t)
+			return nil, fmt.Errorf("--targets: unknown target %q (server, floor, floor-durable)", t)
 		}
 	}
 	return out, nil

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -172,18 +174,21 @@ func TestParsers(t *testing.T) {
 	if _, err := parseTargets("server,elsewhere"); err == nil {
 		t.Error("parseTargets accepted an unknown target")
 	}
+	if got, err := parseTargets("floor-durable, server,floor-durable"); err != nil || fmt.Sprint(got) != "[floor-durable server]" {
+		t.Errorf("parseTargets = %v, %v", got, err)
+	}
 }
 
-// TestRelayWorkload runs the whole harness, small, against the floor relay
-// (this test binary started as "relay"): the plumbing from frames to the
-// report must yield turns, latencies and no failures.
-func TestRelayWorkload(t *testing.T) {
-	defer goleak.VerifyNone(t)
+// smallBench runs the whole harness, small, against one relay target
+// (this test binary started as "relay"); inspect, if set, sees
+// floor-durable's log directory before it is removed.
+func smallBench(t *testing.T, target string, inspect func(dir string)) *report {
+	t.Helper()
 	cfg := config{
-		Sessions: []int{5}, Targets: []string{targetFloor}, Duration: 2 * time.Second,
+		Sessions: []int{5}, Targets: []string{target}, Duration: 2 * time.Second,
 		TTFT: 50 * time.Millisecond, TPS: 100, ReplyTokens: 10, ChunkChars: 4, SessionsPerUser: 2,
 		Think: 100 * time.Millisecond, TurnTimeout: 10 * time.Second, Idle: 200 * time.Millisecond,
-		Deadline: time.Minute, Seed: 1,
+		Deadline: time.Minute, Seed: 1, inspectDurableLog: inspect,
 	}
 	t.Logf("seed %d", cfg.Seed)
 	var log bytes.Buffer
@@ -194,7 +199,14 @@ func TestRelayWorkload(t *testing.T) {
 	if len(rep.Results) != 1 {
 		t.Fatalf("%d results, want 1", len(rep.Results))
 	}
-	r := rep.Results[0]
+	checkRelayResult(t, rep.Results[0])
+	return rep
+}
+
+// checkRelayResult holds a small relay run to turns, latencies and no
+// failures.
+func checkRelayResult(t *testing.T, r result) {
+	t.Helper()
 	switch {
 	case r.Connected != 5 || r.Users != 3:
 		t.Errorf("connected %d sessions of %d users, want 5 of 3", r.Connected, r.Users)
@@ -213,16 +225,31 @@ func TestRelayWorkload(t *testing.T) {
 	case r.UntaggedLLM != 0 || r.RepeatedLLM != 0:
 		t.Errorf("LLM requests: %d untagged, %d repeated", r.UntaggedLLM, r.RepeatedLLM)
 	}
-	// A floor-only run has no ratios, and misses nothing but, on a busy
-	// machine, the warning that others competed for the cores.
-	if len(rep.Ratios) != 0 {
-		t.Errorf("ratios %v", rep.Ratios)
-	}
+}
+
+// checkOnlyBusyMisses fails on any miss but the warning that, on a busy
+// machine, others competed for the cores.
+func checkOnlyBusyMisses(t *testing.T, rep *report) {
+	t.Helper()
 	for _, m := range rep.Misses {
 		if !strings.Contains(m, "other processes used") {
 			t.Errorf("missed: %s", m)
 		}
 	}
+}
+
+// TestRelayWorkload runs the whole harness, small, against the floor
+// relay: the plumbing from frames to the report must yield turns,
+// latencies and no failures.
+func TestRelayWorkload(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	rep := smallBench(t, targetFloor, nil)
+	// A floor-only run has no ratios, and misses nothing but, on a busy
+	// machine, the warning that others competed for the cores.
+	if len(rep.Ratios) != 0 {
+		t.Errorf("ratios %v", rep.Ratios)
+	}
+	checkOnlyBusyMisses(t, rep)
 
 	var table bytes.Buffer
 	printReport(&table, rep)
@@ -247,5 +274,122 @@ func TestRelayWorkload(t *testing.T) {
 	}
 	if err != nil || len(back.Results) != 1 || back.Config.Duration != "2s" {
 		t.Fatalf("JSON report does not read back (%v): %s", err, data)
+	}
+}
+
+// TestDurableRelayWorkload runs the harness against floor-durable: the
+// relay with --durable must serve the same workload without failures, and
+// its log, read after the relay stopped, must hold every turn exactly
+// once: the user message, then its answer at the next seq.
+func TestDurableRelayWorkload(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var recs []logRecord
+	var readErr error
+	var dirs []string
+	rep := smallBench(t, targetFloorDurable, func(dir string) {
+		dirs = append(dirs, dir)
+		recs, readErr = readRelayLog(filepath.Join(dir, relayLogName))
+	})
+	if len(dirs) != 1 || readErr != nil {
+		t.Fatalf("log directories %v: %v", dirs, readErr)
+	}
+	if _, err := os.Stat(dirs[0]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("log directory left behind: %v", err)
+	}
+	r := rep.Results[0]
+	if r.Target != targetFloorDurable {
+		t.Fatalf("target %q", r.Target)
+	}
+	checkTurnsLogged(t, recs, r.Turns, replyText(rep.Config.ReplyTokens, rep.Config.ChunkChars))
+	if len(rep.Ratios) != 0 || len(rep.RatiosDurable) != 0 {
+		t.Errorf("ratios without a server: %v, %v", rep.Ratios, rep.RatiosDurable)
+	}
+	checkOnlyBusyMisses(t, rep)
+	var table bytes.Buffer
+	printReport(&table, rep)
+	if !strings.Contains(table.String(), "floor-durable p99") {
+		t.Errorf("table lacks the floor-durable column:\n%s", table.String())
+	}
+}
+
+// checkTurnsLogged checks a relay log against a run of turns that all
+// completed: per case, pairs of a user record at an odd seq (a turn key
+// seen nowhere else) and the answer at the next seq.
+func checkTurnsLogged(t *testing.T, recs []logRecord, turns int, answer string) {
+	t.Helper()
+	if len(recs) != 2*turns {
+		t.Fatalf("%d records for %d turns, want a user message and an answer each", len(recs), turns)
+	}
+	lastSeq := map[string]uint64{}
+	keys := map[string]bool{}
+	pending := map[string]bool{} // cases whose user message awaits its answer
+	for i, rec := range recs {
+		switch rec.Kind {
+		case recordUser:
+			key := turnKey(rec.Text)
+			if pending[rec.CaseID] || rec.Seq != lastSeq[rec.CaseID]+1 || key == "" || keys[key] {
+				t.Fatalf("record %d: user message %+v out of place (last seq %d, key %q seen: %v)",
+					i, rec, lastSeq[rec.CaseID], key, keys[key])
+			}
+			keys[key], pending[rec.CaseID] = true, true
+		case recordAnswer:
+			if !pending[rec.CaseID] || rec.Seq != lastSeq[rec.CaseID]+1 || rec.Text != answer {
+				t.Fatalf("record %d: answer %+v out of place (last seq %d)", i, rec, lastSeq[rec.CaseID])
+			}
+			pending[rec.CaseID] = false
+		default:
+			t.Fatalf("record %d: %+v, kind %q", i, rec, rec.Kind)
+		}
+		lastSeq[rec.CaseID] = rec.Seq
+	}
+	for caseID, open := range pending {
+		if open {
+			t.Errorf("case %s: a user message without its answer", caseID)
+		}
+	}
+	if len(keys) != turns {
+		t.Errorf("%d turns logged, %d completed", len(keys), turns)
+	}
+}
+
+// TestReportDurableFloor checks the ratios to both floors: those to the
+// floor are held to maxP99Ratio, those to floor-durable only reported, and
+// the table shows both.
+func TestReportDurableFloor(t *testing.T) {
+	res := func(target string, ack, llm, delta float64) result {
+		return result{Target: target, Sessions: 10, Connected: 10,
+			Ack: latency{P50: ack / 2, P99: ack}, LLM: latency{P50: llm / 2, P99: llm}, Delta: latency{P50: delta / 2, P99: delta}}
+	}
+	rep := &report{
+		Config: config{Sessions: []int{10}, Targets: []string{targetServer, targetFloor, targetFloorDurable}},
+		Results: []result{
+			res(targetServer, 3, 3, 1),
+			res(targetFloor, 1, 1, 1),
+			res(targetFloorDurable, 1.5, 1.2, 0.5),
+		},
+	}
+	rep.finish()
+	if want := []ratios{{Sessions: 10, Ack: 3, LLM: 3, Delta: 1}}; fmt.Sprint(rep.Ratios) != fmt.Sprint(want) {
+		t.Errorf("ratios to the floor %v, want %v", rep.Ratios, want)
+	}
+	if want := []ratios{{Sessions: 10, Ack: 2, LLM: 2.5, Delta: 2}}; fmt.Sprint(rep.RatiosDurable) != fmt.Sprint(want) {
+		t.Errorf("ratios to the durable floor %v, want %v", rep.RatiosDurable, want)
+	}
+	// Ack and LLM request miss against the floor; the durable floor's
+	// ratios, all above maxP99Ratio, add nothing.
+	if len(rep.Misses) != 2 || !strings.Contains(rep.Misses[0], "turn → ack p99 is 3.00× the floor") {
+		t.Errorf("misses %q", rep.Misses)
+	}
+	var table bytes.Buffer
+	printReport(&table, rep)
+	for _, want := range []string{"floor-durable p50", "floor-durable p99", "p99 / floor", "p99 / durable", "3.00×", "2.50×"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	t.Logf("\n%s", table.String())
+	b, err := json.Marshal(rep)
+	if err != nil || !strings.Contains(string(b), `"p99_ratios_server_over_durable_floor":[{"sessions":10,"turn_to_ack":2,`) {
+		t.Errorf("JSON: %v %s", err, b)
 	}
 }

@@ -19,8 +19,9 @@ import (
 
 // Target names.
 const (
-	targetServer = "server"
-	targetFloor  = "floor"
+	targetServer       = "server"
+	targetFloor        = "floor"
+	targetFloorDurable = "floor-durable"
 )
 
 // result is what one phase measured.
@@ -75,7 +76,7 @@ type bench struct {
 	phases int
 }
 
-// startTarget starts the server or the relay.
+// startTarget starts the server or the relay, durable or not.
 func (b *bench) startTarget(ctx context.Context, target string) (*proc, func(), error) {
 	var p *proc
 	var err error
@@ -93,7 +94,21 @@ func (b *bench) startTarget(ctx context.Context, target string) (*proc, func(), 
 		p, err = startProc(ctx, target, b.cfg.Bin, args, env)
 	case targetFloor:
 		cleanup = func() {}
-		p, err = startProc(ctx, target, b.self, []string{"relay", "--addr", "127.0.0.1:0", "--llm", b.fake.URL()}, os.Environ())
+		p, err = startProc(ctx, target, b.self, b.relayArgs(), os.Environ())
+	case targetFloorDurable:
+		// Made where the server's data directory is, so that both sync to
+		// the same disk.
+		dir, derr := os.MkdirTemp("", "fmload-relay-")
+		if derr != nil {
+			return nil, nil, derr
+		}
+		cleanup = func() {
+			if b.cfg.inspectDurableLog != nil {
+				b.cfg.inspectDurableLog(dir)
+			}
+			_ = os.RemoveAll(dir)
+		}
+		p, err = startProc(ctx, target, b.self, append(b.relayArgs(), "--durable", dir), os.Environ())
 	default:
 		err = fmt.Errorf("unknown target %q", target)
 	}
@@ -109,6 +124,11 @@ func (b *bench) startTarget(ctx context.Context, target string) (*proc, func(), 
 		b.procs.remove(p)
 		cleanup()
 	}, nil
+}
+
+// relayArgs is the command line of the relay, without --durable.
+func (b *bench) relayArgs() []string {
+	return []string{"relay", "--addr", "127.0.0.1:0", "--llm", b.fake.URL()}
 }
 
 // runPhase measures n sessions against target.

@@ -20,15 +20,22 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// The floor: `fmload relay`, the least a live-session relay must do, with
-// nothing durable. It speaks the frames of protocol v1 that the workload
-// uses, acknowledges a turn at once with a counter seq, streams the LLM
-// with a plain net/http request and forwards each content delta as it
-// comes. One reader goroutine (which also runs the turn's LLM stream; a
-// session has one turn in flight) and one writer goroutine per connection,
-// a bounded outbound queue, a write deadline per write. REST stubs for
-// register, login and case creation keep the client path identical, and
-// /metrics reports the same memory gauges as the server.
+// The floor: `fmload relay`, the least a live-session relay must do. It
+// speaks the frames of protocol v1 that the workload uses, acknowledges a
+// turn with a counter seq, streams the LLM with a plain net/http request
+// and forwards each content delta as it comes. One reader goroutine (which
+// also runs the turn's LLM stream; a session has one turn in flight) and
+// one writer goroutine per connection, a bounded outbound queue, a write
+// deadline per write. REST stubs for register, login and case creation
+// keep the client path identical, and /metrics reports the same memory
+// gauges as the server.
+//
+// By default nothing is durable and a turn is acknowledged at once (the
+// floor target). With --durable DIR (the floor-durable target) the relay
+// keeps a group-committed log in DIR (relaylog.go) and, as the server does,
+// acknowledges a turn only once its user message is synced and ends it
+// only once its answer, or its failure, is synced too; a log error fails
+// the turn with an error frame.
 
 // relayQueue bounds a connection's outbound frames; a client that lets it
 // fill is dropped, as the server drops slow consumers.
@@ -40,6 +47,7 @@ type relay struct {
 	hc     *http.Client
 	up     websocket.Upgrader
 	cases  atomic.Int64
+	log    *durableLog // nil unless --durable
 
 	mu     sync.Mutex
 	conns  map[*websocket.Conn]context.CancelFunc
@@ -70,6 +78,8 @@ func runRelay(ctx context.Context, args []string, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback only)")
 	llmURL := fs.String("llm", "", "base URL of the OpenAI-compatible fake, ending in /v1/")
 	model := fs.String("model", "fake", "model name sent to the LLM")
+	durable := fs.String("durable", "", "keep a group-committed log ("+relayLogName+") in this existing directory; "+
+		"ack a turn once its user message is synced (the floor-durable target)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,11 +92,23 @@ func runRelay(ctx context.Context, args []string, stderr io.Writer) error {
 	case err != nil || net.ParseIP(host) == nil || !net.ParseIP(host).IsLoopback():
 		return fmt.Errorf("relay: --addr %q must be a loopback host:port", *addr)
 	}
-	ln, err := net.Listen("tcp", *addr)
+	r := newRelay(strings.TrimSuffix(*llmURL, "/")+"/", *model)
+	if *durable != "" {
+		if r.log, err = openDurableLog(*durable); err != nil {
+			return err
+		}
+	}
+	err = r.serve(ctx, *addr, stderr)
+	return errors.Join(err, r.closeLog())
+}
+
+// serve listens on addr and serves until ctx ends, then closes every
+// connection and waits for their handlers.
+func (r *relay) serve(ctx context.Context, addr string, stderr io.Writer) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	r := newRelay(strings.TrimSuffix(*llmURL, "/")+"/", *model)
 	srv := &http.Server{Handler: r.routes(), ReadHeaderTimeout: 10 * time.Second}
 	line, _ := json.Marshal(map[string]string{"level": "info", "msg": "fmload relay serving", "addr": ln.Addr().String()})
 	if _, err := fmt.Fprintf(stderr, "%s\n", line); err != nil {
@@ -107,6 +129,24 @@ func runRelay(ctx context.Context, args []string, stderr io.Writer) error {
 	r.wg.Wait()
 	<-serveErr
 	return nil
+}
+
+// closeLog closes the durable log, if there is one. serve has waited for
+// the connections by then, so no turn is left to append.
+func (r *relay) closeLog() error {
+	if r.log == nil {
+		return nil
+	}
+	return r.log.Close()
+}
+
+// persist makes rec durable when the relay keeps a log; without one it
+// does nothing, as the plain floor promises nothing.
+func (r *relay) persist(rec logRecord) error {
+	if r.log == nil {
+		return nil
+	}
+	return r.log.Append(rec)
 }
 
 func (r *relay) routes() http.Handler {
@@ -338,12 +378,19 @@ type relayDelta struct {
 	Text   string `json:"text"`
 }
 
-// turn acknowledges at once, then streams the LLM on this goroutine.
+// turn acknowledges once the user message is durable (at once without a
+// log), then streams the LLM on this goroutine.
 func (c *relayConn) turn(caseID, clientMsgID, text string) {
-	c.seq[caseID]++
+	seq := c.seq[caseID] + 1
+	// The server's ack means the user message is synced; with a log the
+	// floor's means the same, and a turn that cannot be stored is refused.
+	if err := c.r.persist(logRecord{Kind: recordUser, CaseID: caseID, Seq: seq, Text: text}); err != nil {
+		c.sendError("unavailable", err.Error(), clientMsgID)
+		return
+	}
+	c.seq[caseID] = seq
 	c.turns[caseID]++
 	n := c.turns[caseID]
-	seq := c.seq[caseID]
 	c.send(map[string]any{"type": "ack", "client_msg_id": clientMsgID, "case_id": caseID, "seq": seq, "turn": n})
 	live := c.subs[caseID]
 	if live {
@@ -357,14 +404,31 @@ func (c *relayConn) turn(caseID, clientMsgID, text string) {
 		}
 	})
 	c.seq[caseID]++
+	c.endTurn(caseID, clientMsgID, n, live, answer, err)
+}
+
+// endTurn stores the turn's outcome (the server syncs its answer before
+// the turn ends too) and announces it to a subscriber.
+func (c *relayConn) endTurn(caseID, clientMsgID string, n int, live bool, answer string, err error) {
+	seq := c.seq[caseID]
+	rec := logRecord{Kind: recordAnswer, CaseID: caseID, Seq: seq, Text: answer}
+	if err != nil {
+		rec.Kind, rec.Text = recordFailed, err.Error()
+	}
+	perr := c.r.persist(rec)
+	if perr != nil {
+		c.sendError("unavailable", perr.Error(), clientMsgID)
+	}
 	if !live {
 		return
 	}
-	if err != nil {
-		c.send(relayEvent{Type: "event", CaseID: caseID, Seq: c.seq[caseID], Kind: "turn_failed",
+	switch {
+	case perr != nil: // no event for an outcome that was not stored
+	case err != nil:
+		c.send(relayEvent{Type: "event", CaseID: caseID, Seq: seq, Kind: "turn_failed",
 			Data: map[string]any{"turn": n, "reason": err.Error(), "client_msg_id": clientMsgID}})
-	} else {
-		c.send(relayEvent{Type: "event", CaseID: caseID, Seq: c.seq[caseID], Kind: "message", Data: map[string]any{
+	default:
+		c.send(relayEvent{Type: "event", CaseID: caseID, Seq: seq, Kind: "message", Data: map[string]any{
 			"role": "assistant", "content": answer, "turn_number": n, "created_at": time.Now().UTC()}})
 	}
 	c.send(map[string]any{"type": "turn_done", "case_id": caseID, "turn": n})
