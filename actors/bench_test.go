@@ -45,6 +45,9 @@ func seedCases(b testing.TB, st *caseStore, owner string, n, events int) []strin
 		if err := batch.Set(ownerKey(owner, fromNano(s.snap.CreatedAtUnixNano), id), nil); err != nil {
 			b.Fatal(err)
 		}
+		if err := batch.Set(indexedKey(id), []byte("1")); err != nil { // as createCase writes it
+			b.Fatal(err)
+		}
 		if batch.Len() > 5000 {
 			if err := batch.Commit(false); err != nil {
 				b.Fatal(err)

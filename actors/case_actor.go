@@ -3,7 +3,6 @@ package actors
 import (
 	"errors"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/anthdm/hollywood/actor"
 	"github.com/faultmaven/faultmaven/actors/casepb"
@@ -21,25 +20,28 @@ var ErrSlowSubscriber = errors.New("actors: subscriber too slow")
 type caseRuntime struct {
 	starts int
 	subs   map[Subscriber]struct{}
-	// live is a copy of subs the running turn reads to deliver its deltas
-	// itself (turnActor.deliver); the case actor replaces it whenever subs
-	// changes (setSubs).
-	live  atomic.Pointer[[]Subscriber]
-	turn  *turnRun
-	queue *[]queuedTurn // turns waiting for the running one; a pointer keeps idle cases small
+	turn   *turnRun
+	queue  *[]queuedTurn // turns waiting for the running one; a pointer keeps idle cases small
 }
 
-// subsChanged refreshes live after a change to subs.
+// subsChanged refreshes the running turn's copy of subs (turnRun.live)
+// after a change to subs; without a running turn there is none to keep.
 func (rt *caseRuntime) subsChanged() {
+	if rt.turn != nil {
+		rt.turn.live.Store(rt.liveSubs())
+	}
+}
+
+// liveSubs is a copy of subs for a turn to deliver its deltas to.
+func (rt *caseRuntime) liveSubs() *[]Subscriber {
 	if len(rt.subs) == 0 {
-		rt.live.Store(nil)
-		return
+		return nil
 	}
 	l := make([]Subscriber, 0, len(rt.subs))
 	for s := range rt.subs {
 		l = append(l, s)
 	}
-	rt.live.Store(&l)
+	return &l
 }
 
 func (rt *caseRuntime) queued() int {

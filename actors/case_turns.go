@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -49,6 +50,11 @@ type turnRun struct {
 	// started is closed once turn_started is published: the turn delivers
 	// no delta before.
 	started chan struct{}
+	// live is the case's subscribers, for the turn to deliver its deltas
+	// to (turnActor.deliver); the case actor replaces it whenever they
+	// change (caseRuntime.subsChanged). It lives here, not in every idle
+	// case's runtime, as only a running turn reads it.
+	live atomic.Pointer[[]Subscriber]
 }
 
 // markStarted publishes turn_started for the running turn and lets it
@@ -352,17 +358,18 @@ func (a *caseActor) spawnTurn(ctx *actor.Context, q queuedTurn) {
 	runCtx, cancel := context.WithTimeout(context.Background(), a.d.turnTimeout)
 	ag := a.d.newAgent(a.id, q.n)
 	sn := a.state.snap
-	started := make(chan struct{})
+	run := &turnRun{n: q.n, cancel: cancel, started: make(chan struct{})}
+	run.live.Store(a.rt.liveSubs())
 	t := &turnActor{
 		caseID: a.id, casePID: ctx.PID(), turn: q.n, agent: ag, runCtx: runCtx, rt: &turnRuntime{},
-		started: started, live: &a.rt.live,
+		started: run.started, live: &run.live,
 		prep: &turnPrep{caseID: a.id, owner: sn.Owner, q: q, info: caseInfo(sn, q.n), d: a.d},
 		tools: &caseTools{caseID: a.id, owner: sn.Owner, turn: q.n, timeout: a.d.requestTimeout,
 			evidence: a.d.evidence, knowledge: a.d.knowledge},
 	}
 	ctx.Engine().Spawn(newTurnActor(t), "turn", actor.WithID(a.id+"."+strconv.Itoa(q.n)),
 		actor.WithInboxSize(64), actor.WithMaxRestarts(1<<30))
-	a.rt.turn = &turnRun{n: q.n, cancel: cancel, started: started}
+	a.rt.turn = run
 }
 
 func (a *caseActor) startNext(ctx *actor.Context) {

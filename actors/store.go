@@ -94,7 +94,10 @@ func (st *caseStore) indexed(id string) (bool, error) {
 }
 
 // buildIndexes indexes a case written before the indexes existed, in one
-// synced batch with the marker.
+// batch with the marker. The batch is not synced: the indexes are derived
+// from the log, a crash that loses them loses the marker with them (the
+// next load builds them again), and the case's next synced write makes
+// them durable, since the log is one ordered file.
 func (st *caseStore) buildIndexes(id string) error {
 	b := st.ks.NewBatch()
 	defer b.Close()
@@ -116,7 +119,7 @@ func (st *caseStore) buildIndexes(id string) error {
 	if err != nil {
 		return fmt.Errorf("index case %s: %w", id, err)
 	}
-	return b.Commit(true)
+	return b.Commit(false)
 }
 
 // event reads the event at seq.
