@@ -48,7 +48,7 @@ type turnActor struct {
 	rt      *turnRuntime
 	tools   *caseTools
 	// started is closed by the case actor once turn_started is out; live
-	// is the case's subscribers (caseRuntime.live).
+	// is the case's subscribers (turnRun.live, kept by the case actor).
 	started <-chan struct{}
 	live    *atomic.Pointer[[]Subscriber]
 	waited  bool
