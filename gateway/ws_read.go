@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -88,6 +89,7 @@ func (c *wsConn) readFailed(err error) {
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
 		// gorilla has sent 1009 already.
+		c.drainTooBig()
 		c.closeNow(websocket.CloseMessageTooBig, "frame too big")
 	case errors.As(err, &ce):
 		c.closeNow(ce.Code, "closed by the client") // gorilla has answered the close
@@ -97,6 +99,19 @@ func (c *wsConn) readFailed(err error) {
 	default:
 		c.closeNow(closeNormal, "connection lost")
 	}
+}
+
+// drainTooBig reads and discards what the client still sends after a frame
+// over the limit, for at most closeGrace and twice the limit. The client is
+// usually still writing the rest of that frame: closing the socket with
+// its bytes unread would reset the connection, and a reset makes the
+// client's kernel drop the 1009 close frame before the client reads it.
+func (c *wsConn) drainTooBig() {
+	nc := c.ws.NetConn()
+	if nc.SetReadDeadline(time.Now().Add(c.hub.timing.closeGrace)) != nil {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, nc, 2*c.hub.limits.readLimit)
 }
 
 // refuse answers anything but a good auth frame before authentication.
