@@ -135,6 +135,9 @@ func validateTurn(req TurnRequest) error {
 // submitTurn persists the user message (and any status change its intent
 // carries) in one synced batch, acknowledges, and starts or queues the turn.
 func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) {
+	if !req.ReceivedAt.IsZero() {
+		a.d.metrics.stage(stageRoute, time.Since(req.ReceivedAt))
+	}
 	if err := validateTurn(req); err != nil {
 		r.respond(nil, err)
 		return
@@ -209,7 +212,10 @@ func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) 
 	// sync. The ack and the events go out only after Wait, and this actor
 	// handles nothing else meanwhile, so subscribers still see the user
 	// message before anything of its turn.
+	t0 := time.Now()
 	pending, err := a.d.store.appendEventsNoWait(next, evs)
+	t1 := time.Now()
+	a.d.metrics.stage(stageApply, t1.Sub(t0))
 	if err != nil {
 		a.d.log.Error("append case events", zap.String("case_id", a.id), zap.Error(err))
 		r.respond(nil, fmt.Errorf("persist turn of case %s: storage failed", a.id))
@@ -217,11 +223,16 @@ func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) 
 	}
 	a.state = next // the log holds it; only its durability is pending
 	started := false
+	t2 := t1
 	if a.rt.turn == nil {
 		a.spawnTurn(ctx, q)
 		started = true
+		t2 = time.Now()
+		a.d.metrics.stage(stageSpawn, t2.Sub(t1))
 	}
-	if err := pending.Wait(); err != nil {
+	werr := pending.Wait()
+	a.d.metrics.stage(stageSync, time.Since(t2))
+	if err := werr; err != nil {
 		a.d.log.Error("sync case events", zap.String("case_id", a.id), zap.Error(err))
 		if started {
 			a.rt.turn.cancel() // its egress record cannot become durable either

@@ -13,6 +13,8 @@ import (
 	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
 	"github.com/faultmaven/faultmaven/actors/casepb"
 	"github.com/faultmaven/faultmaven/persistence"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 )
 
@@ -162,4 +164,41 @@ func (f slowSyncFile) SyncData() error {
 func (f slowSyncFile) SyncTo(length int64) (bool, error) {
 	time.Sleep(f.delay)
 	return f.File.SyncTo(length)
+}
+
+// The ack stages of a turn are timed: route (from ReceivedAt), apply and
+// sync for every turn, spawn only for one that starts at once (a queued
+// turn starts later, its message already durable).
+func TestAckStagesAreTimed(t *testing.T) {
+	fake := llmtest.New()
+	defer fake.Close()
+	fake.SetDefault(llmtest.Reply{Content: "slow answer", TTFT: 300 * time.Millisecond})
+	sys := startTurnCases(t, fake, Config{})
+	ctx := context.Background()
+	r, _ := sys.cases.Create(ctx, CreateCase{Owner: "usr_a"})
+	count := func(stage string) uint64 {
+		var d dto.Metric
+		if err := sys.cases.d.metrics.ackStages.WithLabelValues(stage).(prometheus.Histogram).Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		return d.GetHistogram().GetSampleCount()
+	}
+	first, err := sys.cases.SubmitTurn(ctx, TurnRequest{Owner: "usr_a", CaseID: r.CaseID, ClientMsgID: "a", Text: "one", ReceivedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sys.cases.SubmitTurn(ctx, TurnRequest{Owner: "usr_a", CaseID: r.CaseID, ClientMsgID: "b", Text: "two"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sys.cases.AwaitTurn(ctx, "usr_a", first, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, s := range []string{stageRoute, stageApply, stageSpawn, stageSync} {
+		got[s] = count(s)
+	}
+	want := map[string]uint64{stageRoute: 1, stageApply: 2, stageSpawn: 1, stageSync: 2}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("stage samples %v, want %v", got, want)
+	}
 }

@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"time"
+
 	"github.com/faultmaven/faultmaven/actors/agent/llm"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -15,6 +17,20 @@ type caseMetrics struct {
 	turnsFailed     prometheus.Counter
 	slowSubscribers prometheus.Counter
 	tokenUsage      *prometheus.CounterVec
+	// ackStages times the steps of a turn before its ack, by stage.
+	ackStages *prometheus.HistogramVec
+}
+
+// Ack stages of a turn (faultmaven_turn_ack_stage_seconds).
+const (
+	stageRoute = "route" // the gateway read it → the case actor takes it
+	stageApply = "apply" // building and applying the user message's batch
+	stageSpawn = "spawn" // starting the turn actor (during the sync)
+	stageSync  = "sync"  // then waiting for the batch to be durable
+)
+
+func (m *caseMetrics) stage(name string, d time.Duration) {
+	m.ackStages.WithLabelValues(name).Observe(d.Seconds())
 }
 
 func (m *caseMetrics) tokens(provider string, u llm.Usage) {
@@ -46,10 +62,14 @@ func newCaseMetrics(reg prometheus.Registerer) *caseMetrics {
 		tokenUsage: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "faultmaven_llm_tokens_total", Help: "LLM tokens used, by provider and kind (prompt or completion)."},
 			[]string{"provider", "kind"}),
+		ackStages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "faultmaven_turn_ack_stage_seconds",
+			Help:    "Steps of a turn before its ack, by stage: route (gateway to case actor), apply (the user message's batch), spawn (the turn actor), sync (waiting for durability).",
+			Buckets: prometheus.ExponentialBuckets(25e-6, 2, 16)}, []string{"stage"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.active, m.activations, m.passivations, m.restarts, m.degraded, m.eventsAppended,
-			m.turnsFailed, m.slowSubscribers, m.tokenUsage)
+			m.turnsFailed, m.slowSubscribers, m.tokenUsage, m.ackStages)
 	}
 	return m
 }

@@ -18,6 +18,9 @@ type TurnRequest struct {
 	// "confirmation" with {"confirmation_value":true|false}.
 	IntentType string
 	Intent     map[string]any
+	// ReceivedAt is when the gateway read the request (zero: unknown); it
+	// only feeds the ack-stage metrics.
+	ReceivedAt time.Time
 }
 
 // Ack means the user message is durable.

@@ -23,6 +23,7 @@ type httpMetrics struct {
 	wsCoalesced prometheus.Counter
 	wsSlow      prometheus.Counter
 	wsRefused   *prometheus.CounterVec
+	wsAck       prometheus.Histogram
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
@@ -72,6 +73,13 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 		Namespace: "faultmaven", Subsystem: "ws", Name: "refused_total",
 		Help: "WebSocket connections refused or closed before use, by reason.",
 	}, []string{"reason"})); err != nil {
+		return nil, err
+	}
+	if m.wsAck, err = register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "faultmaven", Subsystem: "ws", Name: "ack_seconds",
+		Help:    "From reading a turn frame to writing its ack (the user message is durable by then).",
+		Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16),
+	})); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -98,6 +98,7 @@ func (it *wsItem) merge(other wsItem) {
 // the turn (turn_started, deltas) on this connection.
 type pendingAck struct {
 	caseID, clientMsgID string
+	receivedAt          time.Time
 	sent                bool
 }
 
@@ -210,7 +211,8 @@ func (c *wsConn) eventWithAckLocked(f *actors.Frame) bool {
 		return c.pushLocked(f, nil)
 	}
 	c.ack.sent = true
-	return c.pushLocked(f, ackFrame{Type: "ack", ClientMsgID: p.clientMsgID, CaseID: f.CaseID, Seq: f.Seq, Turn: m.TurnNumber})
+	return c.pushLocked(f, ackFrame{Type: "ack", ClientMsgID: p.clientMsgID, CaseID: f.CaseID, Seq: f.Seq, Turn: m.TurnNumber,
+		receivedAt: p.receivedAt})
 }
 
 // caseErrorLocked queues a case's notice in the connection's error shape.
@@ -442,6 +444,9 @@ func (c *wsConn) writeItems(items []wsItem) bool {
 		_ = c.ws.SetWriteDeadline(time.Now().Add(c.hub.timing.writeWait))
 		if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
 			return false
+		}
+		if a, ok := it.own.(ackFrame); ok && !a.receivedAt.IsZero() {
+			c.s.metrics.wsAck.Observe(time.Since(a.receivedAt).Seconds())
 		}
 		written++
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -214,6 +215,9 @@ type ackFrame struct {
 	CaseID      string `json:"case_id"`
 	Seq         uint64 `json:"seq"`
 	Turn        int    `json:"turn"`
+	// receivedAt is when the turn frame was read: the writer times the
+	// ack from it (faultmaven_ws_ack_seconds). Not sent.
+	receivedAt time.Time
 }
 
 type errorFrame struct {

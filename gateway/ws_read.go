@@ -304,18 +304,19 @@ func (c *wsConn) unsubscribe(caseID string) {
 }
 
 func (c *wsConn) turn(f clientFrame) {
+	received := time.Now()
 	refs, err := c.attachments(f)
 	if err != nil {
 		c.serviceError(err, f.CaseID, f.ClientMsgID)
 		return
 	}
 	c.mu.Lock()
-	c.ack = pendingAck{caseID: f.CaseID, clientMsgID: f.ClientMsgID}
+	c.ack = pendingAck{caseID: f.CaseID, clientMsgID: f.ClientMsgID, receivedAt: received}
 	c.mu.Unlock()
 	ctx, cancel := c.call()
 	ack, err := c.s.cases.SubmitTurn(ctx, actors.TurnRequest{
 		Owner: c.user.UserID, CaseID: f.CaseID, ClientMsgID: f.ClientMsgID,
-		Text: f.Text, Evidence: refs,
+		Text: f.Text, Evidence: refs, ReceivedAt: received,
 	})
 	cancel()
 	c.mu.Lock()
@@ -327,7 +328,8 @@ func (c *wsConn) turn(f clientFrame) {
 		return
 	}
 	if !sent { // a duplicate, or this connection is not subscribed to the case
-		c.send(ackFrame{Type: "ack", ClientMsgID: ack.ClientMsgID, CaseID: ack.CaseID, Seq: ack.Seq, Turn: ack.Turn})
+		c.send(ackFrame{Type: "ack", ClientMsgID: ack.ClientMsgID, CaseID: ack.CaseID, Seq: ack.Seq, Turn: ack.Turn,
+			receivedAt: received})
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func turnFrame(caseID, msgID, text string) map[string]any {
@@ -632,5 +633,38 @@ func TestWSEndsAtLogout(t *testing.T) {
 	}
 	if _, resp, err := e.dialWS(alice, nil, nil); err == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("header auth with a revoked token: want 401, got %v %v", resp, err)
+	}
+}
+
+// TestWSAckIsTimed: every ack the writer sends is timed from the turn
+// frame's read (faultmaven_ws_ack_seconds), on a subscribed connection
+// (the ack goes out just before the user message's event) and on one that
+// is not (the ack goes out on its own).
+func TestWSAckIsTimed(t *testing.T) {
+	e := newLiveEnv(t, Config{})
+	tok := e.register("alice").AccessToken
+	id := e.newCase(tok)
+	count := func() uint64 {
+		var d dto.Metric
+		if err := e.srv.metrics.wsAck.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		return d.GetHistogram().GetSampleCount()
+	}
+	before := count()
+
+	sub := e.connect(tok)
+	sub.send(map[string]any{"type": "subscribe", "case_id": id, "since_seq": 0})
+	sub.until(func(f frame) bool { return f.Type == "subscribed" })
+	sub.send(turnFrame(id, "timed-1", "the queue is backing up"))
+	sub.until(func(f frame) bool { return f.Type == "ack" })
+	sub.until(func(f frame) bool { return f.Type == "turn_done" })
+
+	other := e.connect(tok)
+	other.send(turnFrame(id, "timed-2", "and now the workers are idle"))
+	other.until(func(f frame) bool { return f.Type == "ack" })
+
+	if got := count() - before; got != 2 {
+		t.Fatalf("%d acks timed, want 2", got)
 	}
 }
