@@ -204,14 +204,12 @@ func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) 
 	}
 	q := queuedTurn{n: n, text: text}
 
-	// The user message is written without waiting for its sync, and a turn
-	// that can start now is prepared and spawned while the sync runs: the
-	// turn's own first synced write (the egress record of its LLM request)
-	// follows this one in the same log, so nothing leaves the process before
-	// the user message is durable, and on a busy log both often share one
-	// sync. The ack and the events go out only after Wait, and this actor
-	// handles nothing else meanwhile, so subscribers still see the user
-	// message before anything of its turn.
+	// The user message's batch is applied and waited for; then the events
+	// and the ack go out, and only then is the turn spawned. (Spawning it
+	// while the sync ran, ADR 0007, delayed the ack on two cores: the
+	// turn's preparation competed with the sync's completion and the ack's
+	// delivery.) The turn reads its own input on its own goroutine
+	// (turnPrep), so the case actor is free again at once.
 	t0 := time.Now()
 	pending, err := a.d.store.appendEventsNoWait(next, evs)
 	t1 := time.Now()
@@ -222,31 +220,21 @@ func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) 
 		return
 	}
 	a.state = next // the log holds it; only its durability is pending
-	started := false
-	t2 := t1
-	if a.rt.turn == nil {
-		a.spawnTurn(ctx, q)
-		started = true
-		t2 = time.Now()
-		a.d.metrics.stage(stageSpawn, t2.Sub(t1))
-	}
-	werr := pending.Wait()
-	a.d.metrics.stage(stageSync, time.Since(t2))
-	if err := werr; err != nil {
+	if err := pending.Wait(); err != nil {
 		a.d.log.Error("sync case events", zap.String("case_id", a.id), zap.Error(err))
-		if started {
-			a.rt.turn.cancel() // its egress record cannot become durable either
-			a.rt.turn = nil
-		}
 		r.respond(nil, fmt.Errorf("persist turn of case %s: storage failed", a.id))
 		return
 	}
+	a.d.metrics.stage(stageSync, time.Since(t1))
 	a.d.metrics.eventsAppended.Add(float64(len(evs)))
 	for _, ev := range evs {
 		a.publish(eventFrame(a.id, ev))
 	}
 	r.respond(Ack{CaseID: a.id, ClientMsgID: req.ClientMsgID, Seq: user.GetSeq(), Turn: n}, nil)
-	if started {
+	if a.rt.turn == nil {
+		t2 := time.Now()
+		a.spawnTurn(ctx, q)
+		a.d.metrics.stage(stageSpawn, time.Since(t2))
 		a.markStarted()
 		return
 	}

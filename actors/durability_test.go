@@ -18,11 +18,12 @@ import (
 	"go.uber.org/zap"
 )
 
-// A turn is prepared, and its LLM request built, while the user message's
-// sync is still running (submitTurn). This checks what must still hold: a
-// crash at the moment the ack arrives, or at the moment the fake LLM has the
-// request, finds the user message on disk. The crash images keep only
-// synced data.
+// A crash at the moment the ack arrives, or at the moment the fake LLM has
+// the request, must find the user message on disk (the crash images keep
+// only synced data). It guards submitTurn's order: the user message's sync
+// before the ack and before the turn starts (ADR 0007 tried preparing the
+// turn during that sync; this test then also caught an unsynced egress
+// record).
 func TestUserMessageIsDurableBeforeAckAndBeforeTheLLMRequest(t *testing.T) {
 	fs := vfs.NewCrashableMem()
 	// Syncs take a few milliseconds, as on a real disk, so a request that
