@@ -615,9 +615,9 @@ func (a *caseActor) turnOutcome(n int) (TurnOutcome, error) {
 		}
 	}
 	if out.Status == "" && err == nil {
-		// Answered by neither: a turn whose user message carried only an
-		// intent that never started an agent turn cannot exist, so this is
-		// a log the fold and the scan disagree on.
+		// Answered by neither: every closed turn ended in an answer or a
+		// turn_failed, indexed in the same batch, so the state and the
+		// turn index disagree.
 		err = fmt.Errorf("turn %d of case %s has no outcome", n, a.id)
 	}
 	return out, err

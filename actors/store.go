@@ -449,18 +449,12 @@ var errStopReplay = errors.New("stop replay")
 
 // recentMessages returns up to max messages of turns before beforeTurn,
 // oldest first, reading the message index backwards so a turn's cost does
-// not grow with the length of the case.
+// not grow with the length of the case. Only a loaded case starts turns,
+// and loading indexes a case (load), so there is no scanning fallback.
 func (st *caseStore) recentMessages(id string, beforeTurn, max int) ([]*casepb.MessageAdded, error) {
-	ok, err := st.indexed(id)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return st.scanRecentMessages(id, beforeTurn, max)
-	}
 	var seqs []uint64
 	prefix := caseKey(id, "m/")
-	err = st.ks.Scan(prefix, true, func(k, v []byte) error {
+	err := st.ks.Scan(prefix, true, func(k, v []byte) error {
 		if len(v) != 4 || int(binary.BigEndian.Uint32(v)) >= beforeTurn {
 			return nil
 		}
@@ -482,30 +476,6 @@ func (st *caseStore) recentMessages(id string, beforeTurn, max int) ([]*casepb.M
 		out[len(seqs)-1-i] = ev.GetMessageAdded()
 	}
 	return out, nil
-}
-
-// scanRecentMessages is recentMessages for a case not indexed yet.
-func (st *caseStore) scanRecentMessages(id string, beforeTurn, max int) ([]*casepb.MessageAdded, error) {
-	var rev []*casepb.MessageAdded
-	err := st.ks.ScanRange(eventKey(id, 1), caseKey(id, "e0"), true, func(_, v []byte) error {
-		ev := &casepb.Event{}
-		if err := proto.Unmarshal(v, ev); err != nil {
-			return fmt.Errorf("decode event of case %s: %w", id, err)
-		}
-		m := ev.GetMessageAdded()
-		if m == nil || int(m.GetTurnNumber()) >= beforeTurn {
-			return nil
-		}
-		rev = append(rev, m)
-		if len(rev) >= max {
-			return persistence.ErrStopScan
-		}
-		return nil
-	})
-	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
-		rev[i], rev[j] = rev[j], rev[i]
-	}
-	return rev, err
 }
 
 // ksEventsFrom calls fn for each event with seq ≥ from, in order.

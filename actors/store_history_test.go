@@ -7,6 +7,7 @@ import (
 
 	"github.com/faultmaven/faultmaven/actors/casepb"
 	"github.com/faultmaven/faultmaven/persistence"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestRecentMessagesReadsTheTailInOrder(t *testing.T) {
@@ -106,4 +107,30 @@ func BenchmarkTurnHistory(b *testing.B) {
 		}
 		_ = st.Close()
 	}
+}
+
+// scanRecentMessages is recentMessages as it was before the message index:
+// the event log read backwards. It is the oracle of TestIndexesMatchTheLog
+// and the baseline of BenchmarkTurnHistory.
+func (st *caseStore) scanRecentMessages(id string, beforeTurn, max int) ([]*casepb.MessageAdded, error) {
+	var rev []*casepb.MessageAdded
+	err := st.ks.ScanRange(eventKey(id, 1), caseKey(id, "e0"), true, func(_, v []byte) error {
+		ev := &casepb.Event{}
+		if err := proto.Unmarshal(v, ev); err != nil {
+			return fmt.Errorf("decode event of case %s: %w", id, err)
+		}
+		m := ev.GetMessageAdded()
+		if m == nil || int(m.GetTurnNumber()) >= beforeTurn {
+			return nil
+		}
+		rev = append(rev, m)
+		if len(rev) >= max {
+			return persistence.ErrStopScan
+		}
+		return nil
+	})
+	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
+		rev[i], rev[j] = rev[j], rev[i]
+	}
+	return rev, err
 }
