@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/faultmaven/faultmaven/internal/procstat"
 )
 
 // allConfig is the all command's flags.
@@ -91,7 +93,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		cmd := exec.CommandContext(sctx, argv[0], argv[1:]...)
 		cmd.Stdout, cmd.Stderr = stdout, stderr
 		cmd.WaitDelay = 5 * time.Second
-		s0, _ := readCPU()
+		s0, _, err0 := procstat.MachineCPU()
 		t0 := time.Now()
 		if err := cmd.Run(); err != nil {
 			if sctx.Err() == context.DeadlineExceeded {
@@ -100,7 +102,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		wall := time.Since(t0)
-		s1, ok := readCPU()
+		s1, _, err1 := procstat.MachineCPU()
 		if out == "" {
 			return nil
 		}
@@ -109,7 +111,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 		own := (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds() / wall.Seconds()
-		if ok {
+		if err0 == nil && err1 == nil {
 			r.OthersCores = max(0, busyCores(s0, s1, wall)-own)
 		}
 		r.QuietWaitSeconds = waited.Seconds()
@@ -219,8 +221,8 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 func waitQuiet(ctx context.Context, maxWait time.Duration, limit float64) time.Duration {
 	start := time.Now()
 	for time.Since(start) < maxWait && ctx.Err() == nil {
-		a, ok := readCPU()
-		if !ok {
+		a, _, err := procstat.MachineCPU()
+		if err != nil {
 			break
 		}
 		t0 := time.Now()
@@ -228,7 +230,7 @@ func waitQuiet(ctx context.Context, maxWait time.Duration, limit float64) time.D
 		case <-ctx.Done():
 		case <-time.After(2 * time.Second):
 		}
-		b, _ := readCPU()
+		b, _, _ := procstat.MachineCPU()
 		if busyCores(a, b, time.Since(t0)) < limit {
 			break
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/faultmaven/faultmaven/embed/model"
+	"github.com/faultmaven/faultmaven/internal/procstat"
 )
 
 // embedConfig is the embed command's flags.
@@ -137,7 +138,7 @@ func measureEmbed(ctx context.Context, c embedConfig) (*result, error) {
 	}
 	var vecs [][]float32
 	var wall time.Duration
-	cpu0 := cpuTime()
+	cpu0 := procstat.SelfCPU()
 	for p := 0; p < c.passes; p++ {
 		v, d, err := pass()
 		if err != nil {
@@ -149,7 +150,7 @@ func measureEmbed(ctx context.Context, c embedConfig) (*result, error) {
 		wall += d
 		r.PassRates = append(r.PassRates, float64(len(texts))/d.Seconds())
 	}
-	r.CPUCores = (cpuTime() - cpu0).Seconds() / wall.Seconds()
+	r.CPUCores = (procstat.SelfCPU() - cpu0).Seconds() / wall.Seconds()
 	r.EmbedsPerSec = median(r.PassRates)
 
 	var singles []int

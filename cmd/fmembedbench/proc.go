@@ -1,59 +1,30 @@
 package main
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/faultmaven/faultmaven/internal/procstat"
 )
 
-// peakRSSMiB is this process's peak resident set (VmHWM), in MiB.
+// peakRSSMiB is this process's peak resident set (VmHWM), in MiB; 0 if
+// unknown.
 func peakRSSMiB() float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
+	b, _ := procstat.StatusBytes(0, "VmHWM")
+	return float64(b) / (1 << 20)
 }
 
 // loadAverage is the one-minute load average, -1 if unknown.
 func loadAverage() float64 {
-	b, err := os.ReadFile("/proc/loadavg")
+	l, err := procstat.LoadAverage()
 	if err != nil {
 		return -1
 	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return -1
-	}
-	v, err := strconv.ParseFloat(f[0], 64)
-	if err != nil {
-		return -1
-	}
-	return v
-}
-
-// cpuTime is the CPU (user + system) this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return l[0]
 }
 
 // percentile is the nearest-rank q-quantile of sorted samples, in ms (the
@@ -125,41 +96,11 @@ func cosine(a, b []float32) float64 {
 	return dot / math.Sqrt(na*nb)
 }
 
-// cpuSample is the machine's CPU time from /proc/stat, in clock ticks
-// (USER_HZ, 100 on Linux): busy (everything but idle and iowait) and total.
-type cpuSample struct{ busy, total uint64 }
-
-func readCPU() (cpuSample, bool) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return cpuSample{}, false
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 8 || f[0] != "cpu" {
-		return cpuSample{}, false
-	}
-	var s cpuSample
-	for i, v := range f[1:] {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return cpuSample{}, false
-		}
-		if i >= 8 { // guest time is already counted in user
-			break
-		}
-		s.total += n
-		if i != 3 && i != 4 { // idle, iowait
-			s.busy += n
-		}
-	}
-	return s, true
-}
-
-// busyCores is the machine's busy CPU between two samples, in cores.
-func busyCores(a, b cpuSample, wall time.Duration) float64 {
-	if b.busy < a.busy || wall <= 0 {
+// busyCores is the machine's busy CPU between two MachineCPU readings, in
+// cores.
+func busyCores(a, b time.Duration, wall time.Duration) float64 {
+	if b < a || wall <= 0 {
 		return 0
 	}
-	return float64(b.busy-a.busy) / 100 / wall.Seconds()
+	return (b - a).Seconds() / wall.Seconds()
 }

@@ -148,10 +148,6 @@ func TestParsers(t *testing.T) {
 	if _, ok := servingAddr([]byte(`{"msg":"ws closed","close_reason":"serving"}`)); ok {
 		t.Error("servingAddr accepted a line that only mentions serving")
 	}
-	busy, total, err := parseMachineCPU("cpu  300 10 90 500 100 0 0 0 40 0")
-	if err != nil || busy != 4*time.Second || total != 10*time.Second {
-		t.Errorf("parseMachineCPU = %v, %v, %v; want 4s of 10s", busy, total, err)
-	}
 	cpu, err := parseStatCPU("4242 (fault maven) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 30")
 	if err != nil || cpu != 3*time.Second {
 		t.Errorf("parseStatCPU = %v, %v; want 3s", cpu, err)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/faultmaven/faultmaven/internal/procstat"
 	"github.com/gorilla/websocket"
 )
 
@@ -279,8 +280,8 @@ func (b *bench) active(ctx context.Context, p *proc, sessions []*session, res *r
 		think: b.cfg.Think, stagger: time.Second, stopAt: start.Add(b.cfg.Duration),
 	}
 	cpu0, _ := cpuTime(p.pid())
-	gen0 := selfCPU()
-	busy0, _, _ := machineCPU()
+	gen0 := procstat.SelfCPU()
+	busy0, _, _ := procstat.MachineCPU()
 	samplerCtx, stopSampler := context.WithCancel(ctx)
 	peak := make(chan int64, 1)
 	go func() { peak <- sampleRSS(samplerCtx, p.pid(), 200*time.Millisecond) }()
@@ -299,8 +300,8 @@ func (b *bench) active(ctx context.Context, p *proc, sessions []*session, res *r
 	wg.Wait()
 	wall := time.Since(start)
 	cpu1, _ := cpuTime(p.pid())
-	gen1 := selfCPU()
-	busy1, _, _ := machineCPU()
+	gen1 := procstat.SelfCPU()
+	busy1, _, _ := procstat.MachineCPU()
 	stopSampler()
 	res.RSSPeak = max(<-peak, res.RSSIdle)
 	res.RSSPerActiveConn = float64(res.RSSPeak-res.RSSBefore) / float64(max(res.Connected, 1))
@@ -409,11 +410,11 @@ func waitQuiet(ctx context.Context, maxWait time.Duration, logf func(string, ...
 	}
 	deadline := time.Now().Add(maxWait)
 	for {
-		b0, t0, err0 := machineCPU()
+		b0, t0, err0 := procstat.MachineCPU()
 		if !sleepCtx(ctx, 2*time.Second) {
 			return 0
 		}
-		b1, t1, err1 := machineCPU()
+		b1, t1, err1 := procstat.MachineCPU()
 		if err0 != nil || err1 != nil || t1 <= t0 {
 			return 0
 		}
@@ -448,12 +449,12 @@ func waitScavenged(ctx context.Context, a *api) {
 // settledRSS waits (at most 5 s) until the RSS of pid stops moving by
 // more than 1% between samples half a second apart, and returns it.
 func settledRSS(ctx context.Context, pid int) int64 {
-	prev, _ := rss(pid)
+	prev, _ := procstat.StatusBytes(pid, "VmRSS")
 	for range 10 {
 		if !sleepCtx(ctx, 500*time.Millisecond) {
 			break
 		}
-		cur, err := rss(pid)
+		cur, err := procstat.StatusBytes(pid, "VmRSS")
 		if err != nil {
 			break
 		}
@@ -476,7 +477,7 @@ func sampleRSS(ctx context.Context, pid int, period time.Duration) int64 {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
-		if v, err := rss(pid); err == nil {
+		if v, err := procstat.StatusBytes(pid, "VmRSS"); err == nil {
 			peak = max(peak, v)
 		}
 		select {

@@ -16,13 +16,11 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/faultmaven/faultmaven/internal/procstat"
 )
 
 // Target processes and what /proc says about them.
-
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on every
-// Linux architecture Go supports).
-const clockTicks = 100
 
 // proc is a target subprocess: the server or the relay.
 type proc struct {
@@ -304,24 +302,6 @@ func (ps *procs) killAll() {
 	}
 }
 
-// rss is a process's resident set in bytes (VmRSS).
-func rss(pid int) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) == 2 && f[1] == "kB" {
-				kb, err := strconv.ParseInt(f[0], 10, 64)
-				return kb << 10, err
-			}
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
-}
-
 // cpuTime is a process's user + system CPU time so far.
 func cpuTime(pid int) (time.Duration, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -347,48 +327,7 @@ func parseStatCPU(stat string) (time.Duration, error) {
 	if err := errors.Join(err1, err2); err != nil {
 		return 0, err
 	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
-}
-
-// selfCPU is this process's user + system CPU time so far (the generator
-// and the in-process fake LLM).
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// machineCPU is the CPU time every core of the machine spent busy, and in
-// total, from the first line of /proc/stat (in USER_HZ ticks).
-func machineCPU() (busy, total time.Duration, err error) {
-	data, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0, err
-	}
-	line, _, _ := strings.Cut(string(data), "\n")
-	return parseMachineCPU(line)
-}
-
-// parseMachineCPU reads "cpu user nice system idle iowait irq softirq
-// steal …"; idle and iowait are the time not busy (guest time is already
-// part of user).
-func parseMachineCPU(line string) (busy, total time.Duration, err error) {
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0, 0, errors.New("malformed /proc/stat")
-	}
-	var v [8]int64
-	for i := range v {
-		if v[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
-			return 0, 0, err
-		}
-	}
-	idle := v[3] + v[4]
-	b := v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
-	tick := time.Second / clockTicks
-	return time.Duration(b) * tick, time.Duration(b+idle) * tick, nil
+	return time.Duration(ut+st) * time.Second / procstat.ClockTicks, nil
 }
 
 // raiseFileLimit lifts the soft open-files limit to the hard one. Setting

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/faultmaven/faultmaven/internal/procstat"
 )
 
 // The report: the JSON file and the table on stdout.
@@ -82,12 +84,11 @@ func machineInfo() machine {
 }
 
 func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
+	l, err := procstat.LoadAverage()
 	if err != nil {
 		return ""
 	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
+	return fmt.Sprintf("%.2f %.2f %.2f", l[0], l[1], l[2])
 }
 
 // find returns the result of target at n sessions.

@@ -1,7 +1,6 @@
 package loginsight
 
 import (
-	"bufio"
 	"io"
 	"os"
 	"runtime"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/faultmaven/faultmaven/internal/procstat"
 )
 
 // BenchmarkAnalyze measures throughput on 16 MB of the synthetic mixed log.
@@ -74,19 +75,8 @@ func benchAnalyze(b *testing.B, size int64, noise float64) {
 
 // vmHWM returns the peak resident set size of this process (Linux), or 0.
 func vmHWM() int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	b, _ := procstat.StatusBytes(0, "VmHWM")
+	return b
 }
 
 // BenchmarkMiner measures the miner alone on the loghub OpenSSH messages.
