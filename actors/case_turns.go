@@ -232,9 +232,7 @@ func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) 
 	}
 	r.respond(Ack{CaseID: a.id, ClientMsgID: req.ClientMsgID, Seq: user.GetSeq(), Turn: n}, nil)
 	if a.rt.turn == nil {
-		t2 := time.Now()
 		a.spawnTurn(ctx, q)
-		a.d.metrics.stage(stageSpawn, time.Since(t2))
 		a.markStarted()
 		return
 	}

@@ -167,9 +167,8 @@ func (f slowSyncFile) SyncTo(length int64) (bool, error) {
 	return f.File.SyncTo(length)
 }
 
-// The ack stages of a turn are timed: route (from ReceivedAt), apply and
-// sync for every turn, spawn only for one that starts at once (a queued
-// turn starts later, its message already durable).
+// The ack stages of a turn are timed: route when the request carries
+// ReceivedAt, apply and sync for every turn, queued or not.
 func TestAckStagesAreTimed(t *testing.T) {
 	fake := llmtest.New()
 	defer fake.Close()
@@ -195,10 +194,10 @@ func TestAckStagesAreTimed(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]uint64{}
-	for _, s := range []string{stageRoute, stageApply, stageSpawn, stageSync} {
+	for _, s := range []string{stageRoute, stageApply, stageSync} {
 		got[s] = count(s)
 	}
-	want := map[string]uint64{stageRoute: 1, stageApply: 2, stageSpawn: 1, stageSync: 2}
+	want := map[string]uint64{stageRoute: 1, stageApply: 2, stageSync: 2}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("stage samples %v, want %v", got, want)
 	}

@@ -26,7 +26,6 @@ const (
 	stageRoute = "route" // the gateway read it → the case actor takes it
 	stageApply = "apply" // building and applying the user message's batch
 	stageSync  = "sync"  // waiting for the batch to be durable
-	stageSpawn = "spawn" // starting the turn actor, after the ack
 )
 
 func (m *caseMetrics) stage(name string, d time.Duration) {
@@ -64,7 +63,7 @@ func newCaseMetrics(reg prometheus.Registerer) *caseMetrics {
 			[]string{"provider", "kind"}),
 		ackStages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "faultmaven_turn_ack_stage_seconds",
-			Help:    "Steps of a turn before its ack, by stage: route (gateway to case actor), apply (the user message's batch), sync (waiting for durability), spawn (the turn actor, after the ack).",
+			Help:    "Steps of a turn before its ack, by stage: route (gateway to case actor), apply (the user message's batch), sync (waiting for durability).",
 			Buckets: prometheus.ExponentialBuckets(25e-6, 2, 16)}, []string{"stage"}),
 	}
 	if reg != nil {
