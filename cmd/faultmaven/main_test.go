@@ -63,6 +63,8 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 		{[]string{"--context-tokens", "10"}, "--context-tokens"},
 		{[]string{"--max-upload", "1"}, "--max-upload"},
 		{[]string{"--log-format", "xml"}, "--log-format"},
+		{[]string{"--pprof-addr", "0.0.0.0:6060"}, "--pprof-addr"},
+		{[]string{"--pprof-addr", "6060"}, "--pprof-addr"},
 		{[]string{"extra-arg"}, "unexpected argument"},
 	} {
 		_, _, err := runCmd(t, env(nil), "", append([]string{"serve", "--data", t.TempDir()}, tc.args...)...)

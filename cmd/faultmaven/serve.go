@@ -62,6 +62,7 @@ type serveConfig struct {
 	TurnTimeout       time.Duration
 	TurnSyncWait      time.Duration
 	RedactEmails      bool
+	PprofAddr         string
 	ContextTokens     int
 	ReplyTokens       int
 	WSOrigins         listFlag
@@ -122,6 +123,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.EmbedModelDir, "embed-model-dir", "", "directory holding the embedding model (model.onnx + tokenizer.json), e.g. for air-gapped installs; overrides --embed-model")
 	fs.IntVar(&cfg.EmbedWorkers, "embed-workers", 0, "embedder actors in the embedding pool (0: one per core with ort, one with hugot)")
 	fs.BoolVar(&cfg.RedactEmails, "redact-emails", false, "also replace e-mail addresses with pseudonyms before text is sent to an LLM")
+	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "loopback host:port serving Go's runtime profiles at /debug/pprof/ (empty: off)")
 	return fs
 }
 
@@ -208,6 +210,9 @@ func (c *serveConfig) validate() error {
 	if c.EmbedWorkers < 0 || c.EmbedWorkers > 256 {
 		bad("--embed-workers (FM_EMBED_WORKERS) must be 0..256, got %d", c.EmbedWorkers)
 	}
+	if err := validPprofAddr(c.PprofAddr); err != nil {
+		bad("%v", err)
+	}
 	for _, o := range c.CORSOrigins {
 		if o == "*" {
 			bad("--cors-origins (FM_CORS_ORIGINS) must not be \"*\": credentials are allowed, so list the origins")
@@ -263,6 +268,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info("faultmaven serving", zap.String("addr", n.ln.Addr().String()), zap.String("data", cfg.Data),
 		zap.String("version", version))
+	if cfg.PprofAddr != "" {
+		pp, err := startPprof(cfg.PprofAddr, log)
+		if err != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			return errors.Join(err, n.shutdown(sctx))
+		}
+		defer pp.stop()
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- n.http.Serve(n.ln) }()
 

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// The profiling listener (--pprof-addr) serves Go's runtime profiles on an
+// address of its own, loopback only: profiles show code paths and heap
+// contents, so they never share the public listener or its routes.
+
+// validPprofAddr checks --pprof-addr: empty (off) or a loopback host:port.
+func validPprofAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return fmt.Errorf("invalid --pprof-addr %q (FM_PPROF_ADDR): want host:port, e.g. 127.0.0.1:6060", addr)
+	}
+	if !isLoopback(host) {
+		return fmt.Errorf("--pprof-addr (FM_PPROF_ADDR) must be a loopback address, got %q: profiles reveal memory contents", addr)
+	}
+	return nil
+}
+
+// pprofServer is the running profiling listener.
+type pprofServer struct {
+	srv  *http.Server
+	done chan struct{}
+}
+
+// startPprof listens on addr and serves /debug/pprof/ until stop.
+func startPprof(addr string, log *zap.Logger) (*pprofServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on --pprof-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	p := &pprofServer{
+		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("pprof"))},
+		done: make(chan struct{}),
+	}
+	go func() {
+		defer close(p.done)
+		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("pprof listener failed", zap.Error(err))
+		}
+	}()
+	log.Info("profiling listener on", zap.String("pprof_addr", ln.Addr().String()))
+	return p, nil
+}
+
+// stop closes the listener and any profile being served; a profile in
+// progress is cut short rather than holding up shutdown.
+func (p *pprofServer) stop() {
+	_ = p.srv.Close()
+	<-p.done
+}
