@@ -38,6 +38,10 @@
 // for a quiet machine. After each server run every acknowledged turn must
 // be persisted exactly once (checked over REST).
 //
+// To profile the server under load, set FM_PPROF_ADDR (e.g.
+// 127.0.0.1:6060): the server inherits it and serves /debug/pprof/ there,
+// and the harness does not mistake that listener for the server's.
+//
 // Bounds: at most the session counts given (each ≤ maxSessions), a fixed
 // active duration, a per-turn timeout and a hard overall deadline after
 // which every subprocess is killed and the process exits. Only 127.0.0.1

@@ -89,7 +89,8 @@ func (p *proc) awaitServing(ctx context.Context, addrCh <-chan string) (string, 
 		case <-poll.C:
 			addrs, _ := listenAddrs(p.pid())
 			for _, addr := range addrs {
-				if answersHTTP(ctx, addr) {
+				// A server profiled with FM_PPROF_ADDR listens there too.
+				if addr != os.Getenv("FM_PPROF_ADDR") && answersHTTP(ctx, addr) {
 					return addr, nil
 				}
 			}
