@@ -467,13 +467,22 @@ func (st *caseStore) recentMessages(id string, beforeTurn, max int) ([]*casepb.M
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*casepb.MessageAdded, len(seqs))
+	// seqs are newest first; the read goes oldest first, in key order.
+	keys := make([][]byte, len(seqs))
 	for i, seq := range seqs {
-		ev, err := st.event(id, seq)
-		if err != nil {
-			return nil, err
+		keys[len(seqs)-1-i] = eventKey(id, seq)
+	}
+	out := make([]*casepb.MessageAdded, len(seqs))
+	err = st.ks.GetSorted(keys, func(i int, v []byte) error {
+		ev := &casepb.Event{}
+		if err := proto.Unmarshal(v, ev); err != nil {
+			return fmt.Errorf("decode event of case %s: %w", id, err)
 		}
-		out[len(seqs)-1-i] = ev.GetMessageAdded()
+		out[i] = ev.GetMessageAdded()
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read recent messages of case %s: %w", id, err)
 	}
 	return out, nil
 }

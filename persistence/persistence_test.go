@@ -3,6 +3,7 @@ package persistence
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -278,5 +279,56 @@ func TestCommitNoWait(t *testing.T) {
 			}
 		}
 		_ = s.Close()
+	}
+}
+
+// GetSorted must find every key whether it sits in the memtable or in
+// flushed tables, never step into a neighbouring keyspace, and refuse
+// unsorted input and missing keys.
+func TestGetSorted(t *testing.T) {
+	s := memStore(t)
+	c, _ := s.Keyspace(SpaceCase)
+	j, _ := s.Keyspace(SpaceJob)
+	key := func(i int) []byte { return fmt.Appendf(nil, "e/%04d", i) }
+	for i := range 200 {
+		if i%2 == 0 { // odd keys stay absent
+			_ = c.Set(key(i), fmt.Appendf(nil, "v%d", i), false)
+			_ = j.Set(key(i+1), []byte("other keyspace"), false)
+		}
+		if i == 100 {
+			if err := s.db.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var keys [][]byte
+	for i := 0; i < 200; i += 6 {
+		keys = append(keys, key(i))
+	}
+	got := map[int]string{}
+	err := c.GetSorted(keys, func(i int, v []byte) error {
+		got[i] = string(v)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range keys {
+		if want := fmt.Sprintf("v%d", i*6); got[i] != want {
+			t.Fatalf("key %s: got %q, want %q", keys[i], got[i], want)
+		}
+	}
+	if err := c.GetSorted([][]byte{key(2), key(3), key(4)}, func(int, []byte) error { return nil }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing key: %v", err)
+	}
+	if err := c.GetSorted([][]byte{key(4), key(2)}, func(int, []byte) error { return nil }); err == nil {
+		t.Fatal("unsorted keys accepted")
+	}
+	stop := errors.New("stop")
+	if err := c.GetSorted([][]byte{key(0), key(2)}, func(int, []byte) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("callback error: %v", err)
+	}
+	if err := c.GetSorted(nil, func(int, []byte) error { t.Fatal("called"); return nil }); err != nil {
+		t.Fatal(err)
 	}
 }
