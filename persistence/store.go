@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/zap"
 )
@@ -102,6 +103,19 @@ func Open(dir string, opts *Options) (*Store, error) {
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             zapPebbleLogger{opts.Logger.Sugar().With("component", "pebble")},
 		Lock:               lock,
+		// Each turn reads its case's recent messages back. With Pebble's
+		// defaults (4 MiB memtables, an 8 MiB block cache, no filters)
+		// those reads soon come from many small L0 tables and cost a
+		// block decode each: a larger memtable keeps recent turns in
+		// memory longer, and a larger cache keeps their blocks once
+		// flushed. Both grow with use; an idle node does not pay for them.
+		MemTableSize: 32 << 20,
+		CacheSize:    32 << 20,
+	}
+	// Point reads (indexes, acks, events by seq) skip tables without the
+	// key instead of searching each.
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	popts.EnsureDefaults()
 	db, err := pebble.Open(dbDir, popts)
