@@ -15,12 +15,18 @@ import (
 	"github.com/faultmaven/faultmaven/gateway/auth"
 )
 
-// One WebSocket connection: a reader (the handler's goroutine) that decodes
-// client frames and calls the case service, a writer goroutine that alone
-// writes data frames, and between them a bounded queue. Case actors hand
-// frames to the connection through Deliver, a non-blocking enqueue; a queue
-// that overflows closes the connection with 4008 and the client resumes
-// with since_seq. Nothing here ever blocks a case actor.
+// One WebSocket connection: a reader goroutine that decodes client frames
+// and calls the case service, a writer goroutine that alone writes data
+// frames, and between them a bounded queue. Case actors hand frames to the
+// connection through Deliver, a non-blocking enqueue; a queue that
+// overflows closes the connection with 4008 and the client resumes with
+// since_seq. Nothing here ever blocks a case actor.
+//
+// The writer runs only while there is something to write: the first frame
+// queued starts it and it ends once the queue is empty, so an idle
+// connection keeps one goroutine (the reader) and a timer that sends its
+// pings. At most one writer runs at a time (wsConn.writing); the last one
+// sends the close frame and closes writerDone.
 
 // wsTiming are the clocks of a connection (tests shorten them).
 type wsTiming struct {
@@ -133,12 +139,13 @@ type wsConn struct {
 	ack        pendingAck
 	closing    bool // no more frames accepted
 	aborted    bool // done is closed
+	writing    bool // a writer goroutine runs (and, once closing, stays the last one)
 	closeCode  int
 	closeText  string
 	framesIn   int
 	framesOut  int
 
-	wake       chan struct{} // cap 1: the queue has something
+	ping       *time.Timer   // sends the next ping
 	done       chan struct{} // close at once, without flushing
 	readerDone chan struct{}
 	writerDone chan struct{}
@@ -153,7 +160,6 @@ func newWSConn(s *Server, info *requestInfo) *wsConn {
 		bucket:     tokenBucket{rate: lim.rate, burst: lim.burst},
 		touched:    map[string]struct{}{},
 		subs:       map[string]struct{}{},
-		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 		writerDone: make(chan struct{}),
@@ -305,10 +311,11 @@ func (c *wsConn) sendError(e *frameError) {
 	c.send(errorFrame{Type: "error", Code: e.Code, Message: e.Message, Ref: e.Ref})
 }
 
+// signal makes sure a writer runs to take what was queued.
 func (c *wsConn) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
 	}
 }
 
@@ -330,6 +337,7 @@ func (c *wsConn) abortLocked(code int, text string) {
 	}
 	c.queue, c.queueBytes = nil, 0
 	close(c.done)
+	c.signal() // the writer sends the close frame
 }
 
 // closeAfter queues last (if any), lets the writer flush the queue, then
@@ -349,13 +357,18 @@ func (c *wsConn) closeAfter(code int, text string, last any) {
 }
 
 // take hands the writer everything queued; closing reports that nothing
-// more will come.
-func (c *wsConn) take() (items []wsItem, closing bool) {
+// more will come. With nothing queued and the connection open it ends the
+// writer's turn (park): the next frame queued starts a new writer.
+func (c *wsConn) take() (items []wsItem, closing, park bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(c.queue) == 0 && !c.closing {
+		c.writing = false
+		return nil, false, true
+	}
 	items, c.queue, c.queueBytes = c.queue, nil, 0
 	c.grace = false
-	return items, c.closing
+	return items, c.closing, false
 }
 
 func (c *wsConn) isAborted() bool {
@@ -368,36 +381,53 @@ func (c *wsConn) isAborted() bool {
 }
 
 // writeLoop is the only writer of data frames (gorilla allows one
-// concurrent writer; WriteControl may run beside it). It ends by sending
-// the close frame and dropping the TCP connection, which ends the reader.
+// concurrent writer; WriteControl may run beside it). It writes until the
+// queue is empty, then ends; when the connection closes it sends the close
+// frame and drops the TCP connection, which ends the reader.
 func (c *wsConn) writeLoop() {
-	defer c.hub.wg.Done()
-	defer close(c.writerDone)
-	ping := time.NewTicker(c.hub.timing.pingPeriod)
-	defer ping.Stop()
 	for {
-		select {
-		case <-c.done:
+		if c.isAborted() {
 			c.finish(true)
 			return
-		case <-c.wake:
-			items, closing := c.take()
-			if !c.writeItems(items) {
-				c.closeNow(closeNormal, "write failed")
-				c.finish(false)
-				return
-			}
-			if closing {
-				c.finish(true)
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.timing.writeWait)); err != nil {
-				c.closeNow(closeNormal, "ping failed")
-				c.finish(false)
-				return
-			}
 		}
+		items, closing, park := c.take()
+		if park {
+			return
+		}
+		if !c.writeItems(items) {
+			c.closeNow(closeNormal, "write failed")
+			c.finish(false)
+			return
+		}
+		if closing {
+			c.finish(true)
+			return
+		}
+	}
+}
+
+// startPings arms the keep-alive: a ping every pingPeriod from a timer, so
+// that an idle connection needs no goroutine of its own for it.
+func (c *wsConn) startPings() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closing {
+		c.ping = time.AfterFunc(c.hub.timing.pingPeriod, c.sendPing)
+	}
+}
+
+func (c *wsConn) sendPing() {
+	if c.isAborted() {
+		return
+	}
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.timing.writeWait)); err != nil {
+		c.closeNow(closeNormal, "ping failed")
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.aborted {
+		c.ping.Reset(c.hub.timing.pingPeriod)
 	}
 }
 
@@ -494,10 +524,15 @@ func coalesce(items []wsItem) ([]wsItem, int) {
 
 // finish sends the close frame (when the connection still works), waits a
 // moment for the client's close reply so that unread input does not turn
-// our FIN into a reset, and drops the connection.
+// our FIN into a reset, and drops the connection. It runs on the last
+// writer and closes writerDone.
 func (c *wsConn) finish(sendClose bool) {
+	defer close(c.writerDone)
 	c.mu.Lock()
 	code, text := c.closeCode, c.closeText
+	if c.ping != nil {
+		c.ping.Stop()
+	}
 	c.mu.Unlock()
 	if code == 0 {
 		code = closeNormal

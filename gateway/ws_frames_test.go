@@ -220,8 +220,10 @@ func TestWSDeliverPlacesTheAck(t *testing.T) {
 	}
 }
 
+// newTestConn is a connection without a socket whose queue the test reads:
+// writing is set as if a writer were busy, so none is started.
 func newTestConn(s *Server) *wsConn {
-	return &wsConn{s: s, hub: s.ws, subs: map[string]struct{}{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return &wsConn{s: s, hub: s.ws, subs: map[string]struct{}{}, writing: true, done: make(chan struct{})}
 }
 
 func mustMetrics(t *testing.T) *httpMetrics {

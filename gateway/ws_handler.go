@@ -282,11 +282,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 
 	// The reader runs on a goroutine of its own so that the HTTP handler
 	// goroutine, whose stack grew through the server and the middleware,
-	// ends here: an idle connection keeps two small goroutine stacks. The
-	// hub's WaitGroup (added in h.add, done in h.remove) owns the reader.
+	// ends here: an idle connection keeps one small goroutine stack (the
+	// writer runs only while frames are queued). The hub's WaitGroup
+	// (added in h.add, done in h.remove) owns the reader, which waits for
+	// the last writer before it ends.
 	handedOff = true
-	h.wg.Add(1)
-	go c.writeLoop()
+	c.startPings()
 	go func() {
 		defer h.remove(c)
 		defer c.cancel()

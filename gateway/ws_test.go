@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -667,4 +668,78 @@ func TestWSAckIsTimed(t *testing.T) {
 	// The writer observes an ack just after writing it, so the client can
 	// read it first.
 	waitFor(t, 5*time.Second, "two timed acks", func() bool { return count()-before == 2 })
+}
+
+// TestWSIdleConnectionHasNoWriterAndIsPinged: between frames a connection
+// keeps no writer goroutine, its pings come from a timer and keep a silent
+// client connected past the pong deadline, and frames queued later still
+// go out in order through a fresh writer.
+func TestWSIdleConnectionHasNoWriterAndIsPinged(t *testing.T) {
+	e := newLiveEnv(t, Config{}, func(o *liveOption) {
+		o.tune = func(h *wsHub) {
+			h.timing.pingPeriod = 40 * time.Millisecond
+			h.timing.pongWait = 300 * time.Millisecond
+		}
+	})
+	tok := e.register("alice").AccessToken
+	id := e.newCase(tok)
+	c := e.connect(tok)
+	var pings atomic.Int32
+	c.conn.SetPingHandler(func(data string) error {
+		pings.Add(1)
+		return c.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	c.send(map[string]any{"type": "subscribe", "case_id": id, "since_seq": 0})
+	c.until(func(f frame) bool { return f.Type == "subscribed" })
+
+	conn := func() *wsConn {
+		e.srv.ws.mu.Lock()
+		defer e.srv.ws.mu.Unlock()
+		for sc := range e.srv.ws.conns {
+			return sc
+		}
+		return nil
+	}()
+	if conn == nil {
+		t.Fatal("no server-side connection")
+	}
+	writing := func() bool {
+		conn.mu.Lock()
+		defer conn.mu.Unlock()
+		return conn.writing
+	}
+	waitFor(t, 5*time.Second, "the writer to end once the queue is empty", func() bool { return !writing() })
+
+	// A silent client (it only answers pings, inside reads) stays connected
+	// for well over pongWait: the timer's pings keep extending the deadline.
+	if _, err := c.readFrame(time.Second); err == nil || !isTimeout(err) {
+		t.Fatalf("idle read: %v, want a timeout with the connection open", err)
+	}
+	if n := pings.Load(); n < 5 {
+		t.Fatalf("%d pings in 1 s at a 40 ms period", n)
+	}
+	if writing() {
+		t.Fatal("a writer runs on an idle connection")
+	}
+	// gorilla's connection is unusable after a read timeout; a new one
+	// shows the server side still streams in order through new writers.
+	c2 := e.connect(tok)
+	c2.send(map[string]any{"type": "subscribe", "case_id": id, "since_seq": 0})
+	c2.until(func(f frame) bool { return f.Type == "subscribed" })
+	c2.send(turnFrame(id, "idle-1", "disk usage alert on the build host"))
+	frames := c2.until(func(f frame) bool { return f.Type == "turn_done" })
+	var order []string
+	for _, f := range frames {
+		if len(order) == 0 || order[len(order)-1] != f.Type {
+			order = append(order, f.Type)
+		}
+	}
+	if got := strings.Join(order, ","); !strings.HasPrefix(got, "ack,event,turn_started,delta") || !strings.HasSuffix(got, "event,turn_done") {
+		t.Fatalf("frame order %s", got)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
 }
