@@ -92,6 +92,15 @@ func (b *bench) startTarget(ctx context.Context, target string) (*proc, func(), 
 		args := []string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--log-level", "warn",
 			"--rate-limit-ip", "100000000", "--rate-limit-user", "100000000", "--rate-limit-auth", "100000000"}
 		env := append(os.Environ(), "FM_LLM_BASE_URL="+b.fake.URL(), "FM_LLM_MODEL=fake")
+		if os.Getenv("FM_PPROF_ADDR") == "" {
+			// The profiling listener takes the harness's free-memory calls.
+			pp, perr := freeLoopbackAddr()
+			if perr != nil {
+				cleanup()
+				return nil, nil, perr
+			}
+			env = append(env, "FM_PPROF_ADDR="+pp)
+		}
 		p, err = startProc(ctx, target, b.cfg.Bin, args, env)
 	case targetFloor:
 		cleanup = func() {}
@@ -155,6 +164,9 @@ func (b *bench) runPhase(ctx context.Context, target string, n int) (*result, er
 	}
 	logf("%d users, %d cases ready", res.Users, n)
 	waitScavenged(ctx, a)
+	if err := p.freeMemory(ctx); err != nil {
+		logf("free memory before reading RSS: %v", err)
+	}
 	res.RSSBefore = settledRSS(ctx, p.pid())
 	memBefore, memErr := a.goMemory(ctx)
 
@@ -179,6 +191,9 @@ func (b *bench) runPhase(ctx context.Context, target string, n int) (*result, er
 		return nil, fmt.Errorf("%s: no session connected: %s", target, res.FirstError)
 	}
 	sleepCtx(ctx, b.cfg.Idle)
+	if err := p.freeMemory(ctx); err != nil {
+		logf("free memory before reading RSS: %v", err)
+	}
 	res.RSSIdle = settledRSS(ctx, p.pid())
 	res.RSSPerIdleConn = float64(res.RSSIdle-res.RSSBefore) / float64(res.Connected)
 	if memIdle, err := a.goMemory(ctx); err == nil && memErr == nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -27,6 +28,9 @@ type proc struct {
 	name string
 	cmd  *exec.Cmd
 	addr string // from its "… serving" log line
+	// debugAddr takes POST /debug/free-os-memory: the server's profiling
+	// listener (FM_PPROF_ADDR), the relay's own address.
+	debugAddr string
 
 	exited  chan struct{} // closed when Wait returned
 	logDone chan struct{} // closed when its output is drained
@@ -56,7 +60,8 @@ func startProc(ctx context.Context, name, path string, args, env []string) (*pro
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	_ = w.Close() // the child holds its end
-	p := &proc{name: name, cmd: cmd, exited: make(chan struct{}), logDone: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, exited: make(chan struct{}), logDone: make(chan struct{}),
+		debugAddr: envValue(env, "FM_PPROF_ADDR")}
 	addrCh := make(chan string, 1)
 	go p.readLog(r, addrCh)
 	go func() {
@@ -66,6 +71,9 @@ func startProc(ctx context.Context, name, path string, args, env []string) (*pro
 	if p.addr, err = p.awaitServing(ctx, addrCh); err != nil {
 		p.stop(5 * time.Second)
 		return nil, err
+	}
+	if p.debugAddr == "" {
+		p.debugAddr = p.addr
 	}
 	return p, nil
 }
@@ -89,8 +97,8 @@ func (p *proc) awaitServing(ctx context.Context, addrCh <-chan string) (string, 
 		case <-poll.C:
 			addrs, _ := listenAddrs(p.pid())
 			for _, addr := range addrs {
-				// A server profiled with FM_PPROF_ADDR listens there too.
-				if addr != os.Getenv("FM_PPROF_ADDR") && answersHTTP(ctx, addr) {
+				// The server's profiling listener is not its address.
+				if addr != p.debugAddr && answersHTTP(ctx, addr) {
 					return addr, nil
 				}
 			}
@@ -343,4 +351,45 @@ func raiseFileLimit() (uint64, error) {
 		return 0, err
 	}
 	return lim.Cur, nil
+}
+
+// envValue is the value of key in env (the last one, as exec uses).
+func envValue(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
+}
+
+// freeLoopbackAddr returns a loopback address with a port free right now.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().String(), nil
+}
+
+// freeMemory asks the target to collect garbage and return free memory
+// to the OS, so that the RSS read next counts memory in use.
+func (p *proc) freeMemory(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.debugAddr+"/debug/free-os-memory", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("POST /debug/free-os-memory: HTTP %d", resp.StatusCode)
+	}
+	return nil
 }

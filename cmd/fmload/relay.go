@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -156,6 +157,10 @@ func (r *relay) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/cases", r.createCase)
 	mux.HandleFunc("GET /api/v1/ws", r.serveWS)
 	mux.HandleFunc("GET /metrics", metrics)
+	mux.HandleFunc("POST /debug/free-os-memory", func(w http.ResponseWriter, _ *http.Request) {
+		debug.FreeOSMemory()
+		w.WriteHeader(http.StatusNoContent)
+	})
 	return mux
 }
 
