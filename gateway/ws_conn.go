@@ -132,6 +132,7 @@ type wsConn struct {
 
 	mu         sync.Mutex
 	queue      []wsItem
+	spare      []wsItem // the writer's last batch, emptied, for the next queue
 	queueBytes int
 	replaying  bool // a subscribe is replaying history: the larger limits apply
 	grace      bool // replay ended; the larger limits apply until the writer takes the queue
@@ -366,10 +367,29 @@ func (c *wsConn) take() (items []wsItem, closing, park bool) {
 		c.writing = false
 		return nil, false, true
 	}
-	items, c.queue, c.queueBytes = c.queue, nil, 0
+	items, c.queue, c.queueBytes = c.queue, c.spare, 0
+	c.spare = nil
 	c.grace = false
 	return items, c.closing, false
 }
+
+// recycle keeps a written batch's array for a later queue, so a streaming
+// connection does not regrow its queue for every burst.
+func (c *wsConn) recycle(items []wsItem) {
+	if cap(items) > maxRecycledQueue {
+		return
+	}
+	clear(items[:cap(items)])
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.spare == nil && !c.closing {
+		c.spare = items[:0]
+	}
+}
+
+// maxRecycledQueue bounds the queue array a connection keeps between
+// bursts (a replay's large queue is let go).
+const maxRecycledQueue = 64
 
 func (c *wsConn) isAborted() bool {
 	select {
@@ -403,6 +423,7 @@ func (c *wsConn) writeLoop() {
 			c.finish(true)
 			return
 		}
+		c.recycle(items)
 	}
 }
 

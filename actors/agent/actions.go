@@ -280,6 +280,17 @@ func toolsTokens(tools []llm.Tool) int {
 	if len(tools) == 0 {
 		return 0
 	}
-	js, _ := json.Marshal(tools)
-	return EstimateTokens(string(js)) + 8*len(tools)
+	// Encoded into a counter, not a buffer: only the length is needed
+	// (Encode adds a newline that Marshal does not).
+	var n byteCounter
+	_ = json.NewEncoder(&n).Encode(tools)
+	return (int(n)-1+3)/4 + 8*len(tools)
+}
+
+// byteCounter is an io.Writer that only counts.
+type byteCounter int
+
+func (c *byteCounter) Write(p []byte) (int, error) {
+	*c += byteCounter(len(p))
+	return len(p), nil
 }

@@ -143,8 +143,17 @@ func (a *Agent) assemble(t *turn, jsonMode bool, avail int) []llm.Message {
 	for _, m := range hist[start:] {
 		needs[0] += m.cost()
 	}
-	for _, m := range hist[:start] {
-		needs[3] += EstimateTokens(summaryLine(m)) + 1
+	// Each older message's summary line is made once per request: both
+	// the allocation and the summary itself need it.
+	lines := make([]string, len(hist))
+	line := func(i int) string {
+		if lines[i] == "" {
+			lines[i] = summaryLine(hist[i])
+		}
+		return lines[i]
+	}
+	for i := range start {
+		needs[3] += EstimateTokens(line(i)) + 1
 	}
 	alloc := allocate(flex, needs, shareWeights)
 
@@ -155,9 +164,10 @@ func (a *Agent) assemble(t *turn, jsonMode bool, avail int) []llm.Message {
 	}
 	evText, evUsed := fitBlocks(evidence, alloc[1], markerDigest)
 	knText, knUsed := fitBlocks(knowledge, alloc[2], markerSnippet)
-	summary := summarize(hist[:first], flex-used-evUsed-knUsed)
+	summary := summarize(first, line, flex-used-evUsed-knUsed)
 
 	var b strings.Builder
+	b.Grow(len(head) + len(summary) + len(evText) + len(knText) + 160)
 	b.WriteString(head)
 	if summary != "" {
 		b.WriteString("\n\n## Earlier conversation (summary)\n")
@@ -290,18 +300,19 @@ func summaryLine(m histMsg) string {
 	return prefix + firstSentence(m.content, summaryLineMax)
 }
 
-// summarize keeps the summary lines of older messages, newest first, while
-// they fit budget, and returns them oldest first in a data block.
-func summarize(older []histMsg, budget int) string {
-	if len(older) == 0 {
+// summarize keeps the summary lines (line(i), i < older) of the older
+// messages, newest first, while they fit budget, and returns them oldest
+// first in a data block.
+func summarize(older int, line func(int) string, budget int) string {
+	if older == 0 {
 		return ""
 	}
 	const intro = "The first sentence of each earlier message, oldest first.\n"
 	overhead := EstimateTokens(dataBlock("conversation-summary", "")) + EstimateTokens(intro) + 12
 	left := budget - overhead
 	var lines []string
-	for i := len(older) - 1; i >= 0; i-- {
-		line := sanitizeData(summaryLine(older[i]))
+	for i := older - 1; i >= 0; i-- {
+		line := sanitizeData(line(i))
 		c := EstimateTokens(line) + 1
 		if c > left {
 			break
@@ -314,7 +325,7 @@ func summarize(older []histMsg, budget int) string {
 	}
 	var b strings.Builder
 	b.WriteString(intro)
-	if omitted := len(older) - len(lines); omitted > 0 {
+	if omitted := older - len(lines); omitted > 0 {
 		fmt.Fprintf(&b, "(%d older messages omitted)\n", omitted)
 	}
 	for i := len(lines) - 1; i >= 0; i-- {
@@ -326,21 +337,32 @@ func summarize(older []histMsg, budget int) string {
 
 // firstSentence returns the first sentence of the first line that says
 // something, cut to n runes.
+//
+// The line's words are joined with single spaces up to the first word that
+// ends a sentence (., ? or !), or until more than n runes are collected,
+// after which the rest cannot change the clipped result: a long message
+// costs no more than its first sentence.
 func firstSentence(s string, n int) string {
-	line := ""
 	for l := range strings.SplitSeq(s, "\n") {
-		if strings.IndexFunc(l, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0 {
-			line = oneLine(l)
-			break
+		if strings.IndexFunc(l, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) < 0 {
+			continue
 		}
-	}
-	for i, r := range line {
-		if (r == '.' || r == '?' || r == '!') && (i+1 == len(line) || line[i+1] == ' ') {
-			line = line[:i+1]
-			break
+		var b strings.Builder
+		runes := 0
+		for w := range strings.FieldsSeq(l) {
+			if b.Len() > 0 {
+				b.WriteByte(' ')
+				runes++
+			}
+			b.WriteString(w)
+			runes += utf8.RuneCountInString(w)
+			if c := w[len(w)-1]; c == '.' || c == '?' || c == '!' || runes > n {
+				break
+			}
 		}
+		return clipChars(b.String(), n)
 	}
-	return clipChars(line, n)
+	return ""
 }
 
 // dataItem is one data block before fitting.
@@ -496,8 +518,15 @@ func dataBlock(header, body string) string {
 // sanitizeData makes untrusted text unable to close its data block or open
 // a fake one, and replaces invalid UTF-8.
 func sanitizeData(s string) string {
-	return strings.NewReplacer("<<<", "‹‹‹", ">>>", "›››").Replace(strings.ToValidUTF8(s, "\uFFFD"))
+	if utf8.ValidString(s) && !strings.Contains(s, "<<<") && !strings.Contains(s, ">>>") {
+		return s
+	}
+	return blockMarks.Replace(strings.ToValidUTF8(s, "\uFFFD"))
 }
+
+// blockMarks defuses data block delimiters (a Replacer is safe for
+// concurrent use).
+var blockMarks = strings.NewReplacer("<<<", "‹‹‹", ">>>", "›››")
 
 // attr renders an untrusted value on one line inside a block header.
 func attr(s string) string {
