@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -231,6 +232,11 @@ func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) 
 		a.publish(eventFrame(a.id, ev))
 	}
 	r.respond(Ack{CaseID: a.id, ClientMsgID: req.ClientMsgID, Seq: user.GetSeq(), Turn: n}, nil)
+	// Let the goroutines just made runnable (the connection's writer with
+	// the ack, the caller with the reply) run before spawning the turn: Go
+	// queues each of them behind the next one readied on this P, so the
+	// spawn and the turn_started frame would otherwise go first.
+	runtime.Gosched()
 	if a.rt.turn == nil {
 		a.spawnTurn(ctx, q)
 		a.markStarted()
