@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/faultmaven/faultmaven/internal/procstat"
@@ -58,6 +59,7 @@ type result struct {
 	OtherCPU          float64      `json:"other_processes_cpu_pct"`
 	BusyBefore        float64      `json:"machine_busy_before_pct"`
 	TargetCPU         float64      `json:"target_cpu_pct"`
+	DiskSyncMs        float64      `json:"disk_sync_before_ms"` // sync(2) of earlier phases' writes before this one
 	LLMRequestBytes   float64      `json:"llm_request_bytes_avg"`
 	UntaggedLLM       int64        `json:"llm_requests_without_turn"`
 	RepeatedLLM       int64        `json:"llm_requests_repeated"`
@@ -148,13 +150,21 @@ func (b *bench) runPhase(ctx context.Context, target string, n int) (*result, er
 	logf := func(format string, args ...any) {
 		_, _ = fmt.Fprintf(b.stderr, "fmload: %s N=%d: %s\n", target, n, fmt.Sprintf(format, args...))
 	}
+	// What earlier phases wrote and deleted reaches the disk now, not
+	// during this phase: on ext4 mounted with discard, deleting a data
+	// directory queues discards that the next journal commit (the next
+	// fsync of a target's log) would wait for, stalling it by up to
+	// seconds.
+	synced := time.Now()
+	syscall.Sync()
+	diskSync := time.Since(synced)
 	busy := waitQuiet(ctx, b.cfg.QuietWait, logf)
 	p, stop, err := b.startTarget(ctx, target)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
-	res := &result{Target: target, Sessions: n, BusyBefore: busy}
+	res := &result{Target: target, Sessions: n, BusyBefore: busy, DiskSyncMs: float64(diskSync.Microseconds()) / 1000}
 	a := newAPI(p.addr)
 	defer a.close()
 
