@@ -22,6 +22,7 @@ type caseRuntime struct {
 	subs   map[Subscriber]struct{}
 	turn   *turnRun
 	queue  *[]queuedTurn // turns waiting for the running one; a pointer keeps idle cases small
+	hist   *historyCache // the conversation, from the activation's first turn on (nil until then)
 }
 
 // subsChanged refreshes the running turn's copy of subs (turnRun.live)
@@ -267,6 +268,7 @@ func (a *caseActor) persist(next *caseState, evs []*casepb.Event) bool {
 		return false
 	}
 	a.state = next
+	a.rt.noteHistory(evs)
 	a.d.metrics.eventsAppended.Add(float64(len(evs)))
 	for _, ev := range evs {
 		a.publish(eventFrame(a.id, ev))

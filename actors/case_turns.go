@@ -227,6 +227,7 @@ func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) 
 		return
 	}
 	a.d.metrics.stage(stageSync, time.Since(t1))
+	a.rt.noteHistory(evs)
 	a.d.metrics.eventsAppended.Add(float64(len(evs)))
 	for _, ev := range evs {
 		a.publish(eventFrame(a.id, ev))
@@ -361,12 +362,24 @@ func (a *caseActor) spawnTurn(ctx *actor.Context, q queuedTurn) {
 	runCtx, cancel := context.WithTimeout(context.Background(), a.d.turnTimeout)
 	ag := a.d.newAgent(a.id, q.n)
 	sn := a.state.snap
+	if a.rt.hist == nil {
+		// The activation's first turn: from here on the case keeps its
+		// conversation (committed messages are added as they commit).
+		h, err := primeHistory(a.d.store, a.id)
+		if err != nil {
+			a.d.log.Warn("read case history", zap.String("case_id", a.id), zap.Error(err))
+		} else {
+			a.rt.hist = h
+		}
+	}
+	prep := &turnPrep{caseID: a.id, owner: sn.Owner, q: q, info: caseInfo(sn, q.n), d: a.d}
+	prep.hist, prep.histOK = a.rt.hist.before(q.n, historyMessages)
 	run := &turnRun{n: q.n, cancel: cancel, started: make(chan struct{})}
 	run.live.Store(a.rt.liveSubs())
 	t := &turnActor{
 		caseID: a.id, casePID: ctx.PID(), turn: q.n, agent: ag, runCtx: runCtx, rt: &turnRuntime{},
 		started: run.started, live: &run.live,
-		prep: &turnPrep{caseID: a.id, owner: sn.Owner, q: q, info: caseInfo(sn, q.n), d: a.d},
+		prep: prep,
 		tools: &caseTools{caseID: a.id, owner: sn.Owner, turn: q.n, timeout: a.d.requestTimeout,
 			evidence: a.d.evidence, knowledge: a.d.knowledge},
 	}
@@ -408,6 +421,10 @@ type turnPrep struct {
 	q             queuedTurn
 	info          agent.CaseInfo
 	d             *caseDeps
+	// hist is the conversation from the case's history cache when histOK;
+	// otherwise the turn reads it from the log.
+	hist   []agent.HistoryMessage
+	histOK bool
 }
 
 // prepareError is a turn that could not be prepared.
@@ -421,14 +438,18 @@ func (e *prepareError) Unwrap() error { return e.err }
 func (p *turnPrep) input() (agent.Input, error) {
 	// The agent keeps recent turns verbatim and summarises older ones within
 	// its token budget; historyMessages bounds what is read from the log.
-	msgs, err := p.d.store.recentMessages(p.caseID, p.q.n, historyMessages)
-	if err != nil {
-		return agent.Input{}, &prepareError{err}
+	hist := p.hist
+	if !p.histOK {
+		msgs, err := p.d.store.recentMessages(p.caseID, p.q.n, historyMessages)
+		if err != nil {
+			return agent.Input{}, &prepareError{err}
+		}
+		hist = make([]agent.HistoryMessage, 0, len(msgs))
+		for _, m := range msgs {
+			hist = append(hist, agent.HistoryMessage{Role: m.GetRole(), Content: m.GetContent(), Turn: int(m.GetTurnNumber())})
+		}
 	}
-	hist := make([]agent.HistoryMessage, 0, len(msgs))
-	for _, m := range msgs {
-		hist = append(hist, agent.HistoryMessage{Role: m.GetRole(), Content: m.GetContent(), Turn: int(m.GetTurnNumber())})
-	}
+	var err error
 	in := agent.Input{Case: p.info, History: hist, UserText: p.q.text}
 	if p.d.evidence != nil {
 		// A short, bounded read; the digests were computed at upload.

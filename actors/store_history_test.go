@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -88,11 +89,21 @@ func BenchmarkTurnHistory(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		cache, err := primeHistory(store, "case_b")
+		if err != nil {
+			b.Fatal(err)
+		}
 		for _, c := range []struct {
 			name string
 			fn   func() error
 		}{
 			{"history/indexed", func() error { _, err := store.recentMessages("case_b", turns+1, historyMessages); return err }},
+			{"history/cached", func() error {
+				if _, ok := cache.before(turns+1, historyMessages); !ok {
+					return errors.New("the history cache cannot answer")
+				}
+				return nil
+			}},
 			{"history/scan", func() error { _, err := store.scanRecentMessages("case_b", turns+1, historyMessages); return err }},
 			{"page/indexed", func() error { _, _, err := store.messages("case_b", 50, 0); return err }},
 			{"page/scan", func() error { _, _, err := store.scanMessages("case_b", 50, 0); return err }},
