@@ -36,6 +36,12 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string, out
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
+	return fillFromEnv(fs, getenv)
+}
+
+// fillFromEnv sets every flag of fs not given on the command line from its
+// FM_ environment variable. A bad value names the setting.
+func fillFromEnv(fs *flag.FlagSet, getenv func(string) string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var errs []error

@@ -27,16 +27,16 @@ const logsUsage = `Usage:
 `
 
 // runLogs is the offline log tooling; it never opens a data directory.
-func runLogs(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func runLogs(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, logsUsage)
 		return errors.New("missing logs command (analyze or eval)")
 	}
 	switch args[0] {
 	case "analyze":
-		return runLogsAnalyze(ctx, args[1:], stdin, stdout, stderr)
+		return runLogsAnalyze(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "eval":
-		return runLogsEval(ctx, args[1:], stdout, stderr)
+		return runLogsEval(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, logsUsage)
 		return nil
@@ -46,11 +46,11 @@ func runLogs(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 }
 
-func runLogsAnalyze(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func runLogsAnalyze(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("logs analyze", flag.ContinueOnError)
 	budget := fs.Int("budget", loginsight.DefaultDigestBudget, "digest size limit in characters")
 	asJSON := fs.Bool("json", false, "print the whole report as JSON instead of the digest")
-	path, err := parseFileArgs(fs, args, stderr)
+	path, err := parseFileArgs(fs, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func runLogsAnalyze(ctx context.Context, args []string, stdin io.Reader, stdout,
 	return nil
 }
 
-func runLogsEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runLogsEval(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("logs eval", flag.ContinueOnError)
 	show := fs.Int("show", 20, "how many mis-grouped templates to list")
 	// For experiments only; the defaults are the one general configuration.
@@ -94,7 +94,7 @@ func runLogsEval(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Float64Var(&cfg.Similarity, "similarity", 0, "miner similarity threshold (experiments; 0 = default 0.5)")
 	fs.IntVar(&cfg.Depth, "depth", 0, "miner tree depth (experiments; 0 = default 4)")
 	fs.IntVar(&cfg.EnumValues, "enum-values", 0, "words a generalised position may hold and still split (experiments; 0 = default 4, -1 = off)")
-	path, err := parseFileArgs(fs, args, stderr)
+	path, err := parseFileArgs(fs, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -150,13 +150,16 @@ func runLogsEval(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-// parseFileArgs parses flags given before or after the one file argument.
-func parseFileArgs(fs *flag.FlagSet, args []string, stderr io.Writer) (string, error) {
+// parseFileArgs parses flags given before or after the one file argument;
+// flags not given come from their FM_ variables (FM_BUDGET, FM_JSON, ...).
+func parseFileArgs(fs *flag.FlagSet, args []string, getenv func(string) string, stderr io.Writer) (string, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, logsUsage)
 		fmt.Fprintf(stderr, "\nFlags of faultmaven %s:\n", fs.Name())
-		fs.PrintDefaults()
+		fs.VisitAll(func(f *flag.Flag) {
+			fmt.Fprintf(stderr, "  --%s (env %s, default %s)\n      %s\n", f.Name, envName(f.Name), f.DefValue, f.Usage)
+		})
 	}
 	var files []string
 	for {
@@ -171,6 +174,9 @@ func parseFileArgs(fs *flag.FlagSet, args []string, stderr io.Writer) (string, e
 		}
 		files = append(files, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+	if err := fillFromEnv(fs, getenv); err != nil {
+		return "", err
 	}
 	switch len(files) {
 	case 0:

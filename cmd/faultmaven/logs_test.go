@@ -60,3 +60,25 @@ func TestLogsErrors(t *testing.T) {
 		}
 	}
 }
+
+// The logs commands take their flags from FM_ variables too, like every
+// other command; a flag on the command line wins, and a bad value names
+// its variable.
+func TestLogsFlagsFromEnvironment(t *testing.T) {
+	log := loghub(t, "OpenSSH/OpenSSH_2k.log")
+	out, _, err := runCmd(t, env(map[string]string{"FM_JSON": "true"}), "", "logs", "analyze", log)
+	if err != nil || !strings.HasPrefix(strings.TrimSpace(out), "{") {
+		t.Fatalf("FM_JSON=true should print JSON: %v\n%.200s", err, out)
+	}
+	out, _, err = runCmd(t, env(map[string]string{"FM_BUDGET": "500"}), "", "logs", "analyze", log)
+	if err != nil || len(out) == 0 || len(out) > 600 {
+		t.Fatalf("FM_BUDGET=500: %v, %d bytes", err, len(out))
+	}
+	out, _, err = runCmd(t, env(map[string]string{"FM_BUDGET": "500"}), "", "logs", "analyze", "--budget", "3000", log)
+	if err != nil || len(out) <= 600 {
+		t.Fatalf("--budget 3000 must win over FM_BUDGET=500: %v, %d bytes", err, len(out))
+	}
+	if _, _, err := runCmd(t, env(map[string]string{"FM_SHOW": "many"}), "", "logs", "eval", loghub(t, "HDFS/HDFS_2k.log_structured.csv")); err == nil || !strings.Contains(err.Error(), "FM_SHOW") {
+		t.Fatalf("FM_SHOW=many: %v, want an error naming FM_SHOW", err)
+	}
+}

@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "user":
 		return runUser(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "logs":
-		return runLogs(ctx, args[1:], stdin, stdout, stderr)
+		return runLogs(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "model":
 		return runModel(ctx, args[1:], getenv, stdout, stderr)
 	case "kb":
