@@ -184,7 +184,7 @@ func measureEmbed(ctx context.Context, c embedConfig) (*result, error) {
 		}
 		minCos, maxDiff := 1.0, 0.0
 		for i, j := range idx {
-			minCos = min(minCos, cosine(vecs[i], ref[j]))
+			minCos = min(minCos, model.Cosine(vecs[i], ref[j]))
 			for k := range vecs[i] {
 				maxDiff = max(maxDiff, math.Abs(float64(vecs[i][k]-ref[j][k])))
 			}

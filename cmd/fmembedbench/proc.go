@@ -82,20 +82,6 @@ func readVectors(path string, n int) ([][]float32, error) {
 	return out, nil
 }
 
-// cosine of two vectors, in float64.
-func cosine(a, b []float32) float64 {
-	if len(a) != len(b) {
-		return math.NaN()
-	}
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	return dot / math.Sqrt(na*nb)
-}
-
 // busyCores is the machine's busy CPU between two MachineCPU readings, in
 // cores.
 func busyCores(a, b time.Duration, wall time.Duration) float64 {

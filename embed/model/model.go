@@ -359,3 +359,19 @@ func normalize(v []float32) {
 		v[i] *= inv
 	}
 }
+
+// Cosine is the cosine similarity of two vectors, computed in float64 (for
+// comparing backends and runs, not on the search path); NaN when their
+// lengths differ or either is zero.
+func Cosine(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return math.NaN()
+	}
+	var dot, na, nb float64
+	for i := range a {
+		dot += float64(a[i]) * float64(b[i])
+		na += float64(a[i]) * float64(a[i])
+		nb += float64(b[i]) * float64(b[i])
+	}
+	return dot / math.Sqrt(na*nb)
+}

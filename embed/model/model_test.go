@@ -53,16 +53,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func cosine(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	return dot / math.Sqrt(na*nb)
-}
-
 // parityTexts covers short and long texts, text past the tokenizer's
 // 128-token truncation, non-Latin scripts, and input both backends must
 // survive: empty, blank, invalid UTF-8, NUL bytes.
@@ -102,7 +92,7 @@ func TestBackendsProduceTheSameVectors(t *testing.T) {
 	}
 	worst := 1.0
 	for i := range texts {
-		c := cosine(a[i], b[i])
+		c := Cosine(a[i], b[i])
 		worst = min(worst, c)
 		if c < 0.9999 {
 			t.Errorf("text %d (%.40q): cosine(hugot, ort) = %.6f, want ≥ 0.9999", i, texts[i], c)
@@ -115,7 +105,7 @@ func TestBackendsProduceTheSameVectors(t *testing.T) {
 	}
 	t.Logf("worst cosine(hugot, ort) over %d texts: %.9f", len(texts), worst)
 	// Different texts must give different vectors, or parity proves nothing.
-	if c := cosine(b[0], b[1]); c > 0.9999 {
+	if c := Cosine(b[0], b[1]); c > 0.9999 {
 		t.Fatalf("two different texts have cosine %.6f: the model ignores its input", c)
 	}
 }
@@ -144,7 +134,7 @@ func TestBatchingDoesNotChangeVectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c := cosine(all[i], one[0]); c < 0.99999 {
+			if c := Cosine(all[i], one[0]); c < 0.99999 {
 				t.Fatalf("%s: text %d alone vs in a batch: cosine %.7f", m.Info().Backend, i, c)
 			}
 		}
@@ -169,7 +159,7 @@ func TestORTIsSafeForConcurrentUse(t *testing.T) {
 					errs <- err
 					return
 				}
-				if cosine(got[0], want[0]) < 0.99999 {
+				if Cosine(got[0], want[0]) < 0.99999 {
 					errs <- errors.New("concurrent run changed a vector")
 					return
 				}
@@ -274,4 +264,26 @@ func FuzzPrepareAndTokenize(f *testing.F) {
 			t.Fatalf("encode(%q) = %v: want [CLS]… within %d tokens", p, e.ids, files.MaxTokens)
 		}
 	})
+}
+
+func TestCosine(t *testing.T) {
+	for _, c := range []struct {
+		a, b []float32
+		want float64
+	}{
+		{[]float32{1, 0}, []float32{0, 1}, 0},
+		{[]float32{1, 2, 3}, []float32{2, 4, 6}, 1},
+		{[]float32{1, 0}, []float32{-1, 0}, -1},
+		{[]float32{3, 4}, []float32{4, 3}, 24.0 / 25},
+	} {
+		if got := Cosine(c.a, c.b); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("Cosine(%v, %v) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+	if got := Cosine([]float32{1}, []float32{1, 2}); !math.IsNaN(got) {
+		t.Errorf("lengths differ: %v, want NaN", got)
+	}
+	if got := Cosine([]float32{0, 0}, []float32{1, 2}); !math.IsNaN(got) {
+		t.Errorf("zero vector: %v, want NaN", got)
+	}
 }
