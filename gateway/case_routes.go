@@ -235,8 +235,8 @@ func (s *Server) caseUI(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Files uploaded outside a turn have no event in the case's log, so
 	// the evidence store has the true count.
-	if files, err := s.evidence.List(r.Context(), id); err == nil {
-		v.UploadedFiles = len(files)
+	if n, err := s.evidence.Count(r.Context(), id); err == nil {
+		v.UploadedFiles = n
 	} else {
 		info := infoFrom(r.Context())
 		info.logger().Warn("evidence count unavailable for /ui", zap.String("request_id", info.id),

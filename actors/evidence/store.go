@@ -499,6 +499,23 @@ func (s *Store) List(ctx context.Context, caseID string) ([]File, error) {
 	return s.scan(ctx, caseID, false)
 }
 
+// Count is how many files the case has (List's length), without decoding
+// their records.
+func (s *Store) Count(ctx context.Context, caseID string) (int, error) {
+	if !validCaseID(caseID) {
+		return 0, nil
+	}
+	n := 0
+	err := s.ks.Scan(filePrefix(caseID), false, func(_, _ []byte) error {
+		n++
+		return ctx.Err()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("evidence: count files of case %s: %w", caseID, err)
+	}
+	return n, nil
+}
+
 func (s *Store) scan(ctx context.Context, caseID string, newestFirst bool) ([]File, error) {
 	if !validCaseID(caseID) {
 		return []File{}, nil // no such case can have files

@@ -131,6 +131,17 @@ func TestPutListGetDelete(t *testing.T) {
 	if len(list) != 2 || list[0].FileID != f1.FileID || list[1].FileID != f2.FileID {
 		t.Fatalf("List = %+v, want [f1 f2]", list)
 	}
+	count := func(caseID string) int {
+		t.Helper()
+		n, err := h.Count(ctx, caseID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if a, b, bad := count(caseA), count(caseB), count("../"+caseA); a != 2 || b != 0 || bad != 0 {
+		t.Fatalf("Count = %d, %d, %d; want 2, 0, 0", a, b, bad)
+	}
 	got, err := h.Get(ctx, caseA, f1.FileID)
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +183,9 @@ func TestPutListGetDelete(t *testing.T) {
 	list, _ = h.List(ctx, caseA)
 	if len(list) != 1 || list[0].FileID != f2.FileID {
 		t.Fatalf("List after Delete = %+v", list)
+	}
+	if n := count(caseA); n != 1 {
+		t.Fatalf("Count after Delete = %d, want 1", n)
 	}
 	if keys := h.keys(t, "a/"+caseA+"/"+f1.FileID); len(keys) != 0 {
 		t.Fatalf("analysis left behind: %v", keys)
