@@ -110,8 +110,8 @@ func pseudonymKey(nodeSecret []byte, caseID string) []byte {
 
 // agentFactory builds the agent of one turn: with an LLM, every request is
 // pseudonymised and audited (fail closed) before it leaves.
-func (c *Cases) agentFactory(cfg Config, deps Deps) func(caseID string, turn int) *agent.Agent {
-	return func(caseID string, turn int) *agent.Agent {
+func (c *Cases) agentFactory(cfg Config, deps Deps) func(caseID string, turn int, clock *turnClock) *agent.Agent {
+	return func(caseID string, turn int, clock *turnClock) *agent.Agent {
 		if deps.LLM == nil {
 			return agent.New(cfg.Agent, nil)
 		}
@@ -128,6 +128,11 @@ func (c *Cases) agentFactory(cfg Config, deps Deps) func(caseID string, turn int
 				Model: r.Model, Tools: r.Tools, SecretsRedacted: r.SecretsRedacted, Error: r.Err}
 			if phase != phaseSending {
 				return c.audit.write(rec) // the outcome: the request is recorded already
+			}
+			if call == 1 && clock != nil && !clock.ready.IsZero() {
+				start := time.Now()
+				clock.observe(stageAssemble, start.Sub(clock.ready))
+				defer func() { clock.observe(stageAudit, time.Since(start)) }()
 			}
 			rec.Messages = make([]EgressMsg, 0, len(r.Messages))
 			for _, m := range r.Messages {

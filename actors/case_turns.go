@@ -68,8 +68,9 @@ func (a *caseActor) markStarted() {
 // queuedTurn waits for the in-flight turn to finish; its user message is
 // already durable.
 type queuedTurn struct {
-	n    int
-	text string
+	n     int
+	text  string
+	acked time.Time // set when the turn starts right at its ack
 }
 
 // Milestone names of the investigation method.
@@ -239,6 +240,7 @@ func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) 
 	// spawn and the turn_started frame would otherwise go first.
 	runtime.Gosched()
 	if a.rt.turn == nil {
+		q.acked = time.Now()
 		a.spawnTurn(ctx, q)
 		a.markStarted()
 		return
@@ -360,7 +362,8 @@ func (a *caseActor) startTurn(ctx *actor.Context, q queuedTurn) {
 // goroutine, so submitTurn can spawn it while the user message syncs.
 func (a *caseActor) spawnTurn(ctx *actor.Context, q queuedTurn) {
 	runCtx, cancel := context.WithTimeout(context.Background(), a.d.turnTimeout)
-	ag := a.d.newAgent(a.id, q.n)
+	clock := &turnClock{m: a.d.metrics, acked: q.acked}
+	ag := a.d.newAgent(a.id, q.n, clock)
 	sn := a.state.snap
 	if a.rt.hist == nil {
 		// The activation's first turn: from here on the case keeps its
@@ -378,7 +381,7 @@ func (a *caseActor) spawnTurn(ctx *actor.Context, q queuedTurn) {
 	run.live.Store(a.rt.liveSubs())
 	t := &turnActor{
 		caseID: a.id, casePID: ctx.PID(), turn: q.n, agent: ag, runCtx: runCtx, rt: &turnRuntime{},
-		started: run.started, live: &run.live,
+		started: run.started, live: &run.live, clock: clock,
 		prep: prep,
 		tools: &caseTools{caseID: a.id, owner: sn.Owner, turn: q.n, timeout: a.d.requestTimeout,
 			evidence: a.d.evidence, knowledge: a.d.knowledge},

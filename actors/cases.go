@@ -98,7 +98,7 @@ type caseDeps struct {
 	testHooks      bool
 	turnTimeout    time.Duration
 	requestTimeout time.Duration
-	newAgent       func(caseID string, turn int) *agent.Agent
+	newAgent       func(caseID string, turn int, clock *turnClock) *agent.Agent
 	evidence       EvidenceSource
 	knowledge      KnowledgeSource
 	owners         sync.Map // interned owner ids, shared by that owner's case actors

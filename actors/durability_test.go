@@ -201,4 +201,26 @@ func TestAckStagesAreTimed(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("stage samples %v, want %v", got, want)
 	}
+
+	// The way to the first LLM request: start only for the turn that began
+	// at its ack (the second waited in the queue), the others for both.
+	second, err := sys.cases.AwaitTurn(ctx, "usr_a", Ack{CaseID: r.CaseID, ClientMsgID: "b", Turn: first.Turn + 1}, 10*time.Second)
+	if err != nil || second.Status != TurnCompleted {
+		t.Fatalf("second turn: %+v, %v", second, err)
+	}
+	reqCount := func(stage string) uint64 {
+		var d dto.Metric
+		if err := sys.cases.d.metrics.requestStages.WithLabelValues(stage).(prometheus.Histogram).Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		return d.GetHistogram().GetSampleCount()
+	}
+	got = map[string]uint64{}
+	for _, s := range []string{stageStart, stagePrepare, stageAssemble, stageAudit} {
+		got[s] = reqCount(s)
+	}
+	want = map[string]uint64{stageStart: 1, stagePrepare: 2, stageAssemble: 2, stageAudit: 2}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("request stage samples %v, want %v", got, want)
+	}
 }

@@ -19,6 +19,33 @@ type caseMetrics struct {
 	tokenUsage      *prometheus.CounterVec
 	// ackStages times the steps of a turn before its ack, by stage.
 	ackStages *prometheus.HistogramVec
+	// requestStages times the steps from a turn's ack to its first LLM
+	// request, by stage.
+	requestStages *prometheus.HistogramVec
+}
+
+// Request stages of a turn (faultmaven_turn_request_stage_seconds), from
+// the ack to the first request's egress record being durable; the HTTP
+// request follows at once.
+const (
+	stageStart    = "start"    // the ack → the turn actor runs (turns started at their ack only, not queued ones)
+	stagePrepare  = "prepare"  // reading the history, evidence digests and knowledge hits
+	stageAssemble = "assemble" // building the prompt and pseudonymising it
+	stageAudit    = "audit"    // writing and syncing the egress record
+)
+
+// turnClock carries a turn's timestamps to the stages it times; all but
+// acked are touched only on the turn's goroutine.
+type turnClock struct {
+	m     *caseMetrics
+	acked time.Time // zero for a turn that waited in the queue
+	ready time.Time // the agent's input is ready
+}
+
+func (c *turnClock) observe(stage string, d time.Duration) {
+	if c != nil && c.m != nil {
+		c.m.requestStages.WithLabelValues(stage).Observe(d.Seconds())
+	}
 }
 
 // Ack stages of a turn (faultmaven_turn_ack_stage_seconds).
@@ -65,10 +92,15 @@ func newCaseMetrics(reg prometheus.Registerer) *caseMetrics {
 			Name:    "faultmaven_turn_ack_stage_seconds",
 			Help:    "Steps of a turn before its ack, by stage: route (gateway to case actor), apply (the user message's batch), sync (waiting for durability).",
 			Buckets: prometheus.ExponentialBuckets(25e-6, 2, 16)}, []string{"stage"}),
+		requestStages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "faultmaven_turn_request_stage_seconds",
+			Help: "Steps of a turn from its ack to its first LLM request, by stage: start (ack to the turn running; not for queued turns), " +
+				"prepare (history, evidence, knowledge), assemble (prompt and pseudonymisation), audit (the egress record, synced).",
+			Buckets: prometheus.ExponentialBuckets(25e-6, 2, 16)}, []string{"stage"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.active, m.activations, m.passivations, m.restarts, m.degraded, m.eventsAppended,
-			m.turnsFailed, m.slowSubscribers, m.tokenUsage, m.ackStages)
+			m.turnsFailed, m.slowSubscribers, m.tokenUsage, m.ackStages, m.requestStages)
 	}
 	return m
 }
