@@ -447,7 +447,9 @@ func (c *wsConn) sendPing() {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.aborted {
+	// Once closing, finish stops the timer (under mu): never re-arm it
+	// after that, or it would hold the connection until it fires.
+	if !c.closing {
 		c.ping.Reset(c.hub.timing.pingPeriod)
 	}
 }
