@@ -474,7 +474,10 @@ func (c *wsConn) writeItems(items []wsItem) bool {
 		c.framesOut += written
 		c.mu.Unlock()
 	}()
-	for _, it := range items {
+	for i := range items {
+		// By pointer: a copy whose address appendFrame takes would be
+		// moved to the heap, one allocation per frame.
+		it := &items[i]
 		if c.isAborted() {
 			return true
 		}
