@@ -256,11 +256,24 @@ var hintIndex = func() (t [256][]hintRef) {
 	return t
 }()
 
+// maxStackRules bounds the rules hintLines tracks without allocating.
+const maxStackRules = 64
+
 // hintLines returns, per pattern rule, the starts of the lines of text that
 // hold one of the rule's hints: ascending, without repeats.
+//
+// A text without any hint (most of them) allocates nothing: the result is
+// made at the first hit, and the per-rule bookkeeping lives on the stack
+// while there are at most maxStackRules rules.
 func hintLines(text string) [][]int {
-	lines := make([][]int, len(patternRules))
-	last := make([]int, len(patternRules))
+	var lines [][]int
+	var lastBuf [maxStackRules]int
+	last := lastBuf[:0]
+	if len(patternRules) <= maxStackRules {
+		last = lastBuf[:len(patternRules)]
+	} else {
+		last = make([]int, len(patternRules))
+	}
 	for i := range last {
 		last[i] = -1
 	}
@@ -276,6 +289,9 @@ func hintLines(text string) [][]int {
 				continue
 			}
 			if w := text[i : i+len(h.hint)]; w == h.hint || (patternRules[h.rule].fold && strings.EqualFold(w, h.hint)) {
+				if lines == nil {
+					lines = make([][]int, len(patternRules))
+				}
 				lines[h.rule] = append(lines[h.rule], ls)
 				last[h.rule] = ls
 			}
