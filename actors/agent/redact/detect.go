@@ -268,7 +268,7 @@ const maxStackRules = 64
 func hintLines(text string) [][]int {
 	var lines [][]int
 	var lastBuf [maxStackRules]int
-	last := lastBuf[:0]
+	var last []int
 	if len(patternRules) <= maxStackRules {
 		last = lastBuf[:len(patternRules)]
 	} else {
