@@ -141,6 +141,7 @@ type wsConn struct {
 	closing    bool // no more frames accepted
 	aborted    bool // done is closed
 	writing    bool // a writer goroutine runs (and, once closing, stays the last one)
+	attached   bool // the upgrade is done (ws is set): writers may start
 	closeCode  int
 	closeText  string
 	framesIn   int
@@ -312,11 +313,24 @@ func (c *wsConn) sendError(e *frameError) {
 	c.send(errorFrame{Type: "error", Code: e.Code, Message: e.Message, Ref: e.Ref})
 }
 
-// signal makes sure a writer runs to take what was queued.
+// signal makes sure a writer runs to take what was queued. Before the
+// upgrade there is no socket to write to: the close or frames wait for
+// attached, which signals again.
 func (c *wsConn) signal() {
-	if !c.writing {
+	if c.attached && !c.writing {
 		c.writing = true
 		go c.writeLoop()
+	}
+}
+
+// markAttached marks the upgrade done and starts a writer for anything that
+// came meanwhile: a logout's or a shutdown's close during the handshake.
+func (c *wsConn) markAttached() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.attached = true
+	if len(c.queue) > 0 || c.closing {
+		c.signal()
 	}
 }
 

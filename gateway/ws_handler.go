@@ -277,6 +277,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	info.upgraded = true
 	h.attach(c, ws)
+	c.markAttached()
 	s.metrics.wsActive.Inc()
 	c.log.Debug("ws connected", zap.Bool("header_auth", headerAuth))
 

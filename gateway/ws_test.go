@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -742,4 +743,65 @@ func TestWSIdleConnectionHasNoWriterAndIsPinged(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne interface{ Timeout() bool }
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestWSCloseDuringHandshake: a logout or a shutdown can close a
+// connection the hub knows but that is not upgraded yet. Nothing may write
+// to the missing socket then; once the upgrade is done the close goes out
+// and the connection's last writer ends.
+func TestWSCloseDuringHandshake(t *testing.T) {
+	e := newLiveEnv(t, Config{})
+	for _, tc := range []struct {
+		name  string
+		close func(c *wsConn)
+		code  int
+	}{
+		{"shutdown", func(c *wsConn) { c.closeNow(closeGoingAway, "server shutting down") }, closeGoingAway},
+		{"logout", func(c *wsConn) {
+			c.closeAfter(closeUnauthorized, "logged out", errorFrame{Type: "error", Code: wsErrLoggedOut, Message: "signed out"})
+		}, closeUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newWSConn(e.srv, &requestInfo{id: "req-" + tc.name})
+			defer c.cancel()
+			tc.close(c) // before the upgrade: no socket yet
+			c.mu.Lock()
+			started := c.writing
+			c.mu.Unlock()
+			if started {
+				t.Fatal("a writer started before the upgrade")
+			}
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ws, err := e.srv.ws.upgrader.Upgrade(w, r, nil)
+				if err != nil {
+					return
+				}
+				e.srv.ws.attach(c, ws)
+				c.markAttached()
+			}))
+			defer ts.Close()
+			conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = conn.Close() }()
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			var ce *websocket.CloseError
+			for {
+				_, _, err := conn.ReadMessage()
+				if err == nil {
+					continue // the logout's error frame
+				}
+				if !errors.As(err, &ce) || ce.Code != tc.code {
+					t.Fatalf("read: %v, want close %d", err, tc.code)
+				}
+				break
+			}
+			select {
+			case <-c.writerDone:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the last writer did not end")
+			}
+		})
+	}
 }
