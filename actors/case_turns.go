@@ -222,13 +222,13 @@ func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) 
 		return
 	}
 	a.state = next // the log holds it; only its durability is pending
+	a.rt.noteHistory(evs)
 	if err := pending.Wait(); err != nil {
 		a.d.log.Error("sync case events", zap.String("case_id", a.id), zap.Error(err))
 		r.respond(nil, fmt.Errorf("persist turn of case %s: storage failed", a.id))
 		return
 	}
 	a.d.metrics.stage(stageSync, time.Since(t1))
-	a.rt.noteHistory(evs)
 	a.d.metrics.eventsAppended.Add(float64(len(evs)))
 	for _, ev := range evs {
 		a.publish(eventFrame(a.id, ev))
