@@ -13,8 +13,10 @@ import (
 )
 
 // The profiling listener (--pprof-addr) serves Go's runtime profiles on an
-// address of its own, loopback only: profiles show code paths and heap
-// contents, so they never share the public listener or its routes. It also
+// address of its own, loopback only: profiles expose the process's code
+// paths, goroutines and allocation sites, so they never share the public
+// listener or its routes. The command line is not served (an API key
+// given as a flag would be in it). It also
 // takes POST /debug/free-os-memory (a GC that returns free memory to the
 // OS), which memory benchmarks call before reading RSS.
 
@@ -28,7 +30,7 @@ func validPprofAddr(addr string) error {
 		return fmt.Errorf("invalid --pprof-addr %q (FM_PPROF_ADDR): want host:port, e.g. 127.0.0.1:6060", addr)
 	}
 	if !isLoopback(host) {
-		return fmt.Errorf("--pprof-addr (FM_PPROF_ADDR) must be a loopback address, got %q: profiles reveal memory contents", addr)
+		return fmt.Errorf("--pprof-addr (FM_PPROF_ADDR) must be a loopback address, got %q: profiles expose the process's internals", addr)
 	}
 	return nil
 }
@@ -36,6 +38,7 @@ func validPprofAddr(addr string) error {
 // pprofServer is the running profiling listener.
 type pprofServer struct {
 	srv  *http.Server
+	addr string // where it listens
 	done chan struct{}
 }
 
@@ -47,7 +50,6 @@ func startPprof(addr string, log *zap.Logger) (*pprofServer, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -60,6 +62,7 @@ func startPprof(addr string, log *zap.Logger) (*pprofServer, error) {
 	})
 	p := &pprofServer{
 		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("pprof"))},
+		addr: ln.Addr().String(),
 		done: make(chan struct{}),
 	}
 	go func() {
