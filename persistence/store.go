@@ -103,14 +103,10 @@ func Open(dir string, opts *Options) (*Store, error) {
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             zapPebbleLogger{opts.Logger.Sugar().With("component", "pebble")},
 		Lock:               lock,
-		// Each turn reads its case's recent messages back. With Pebble's
-		// defaults (4 MiB memtables, an 8 MiB block cache, no filters)
-		// those reads soon come from many small L0 tables and cost a
-		// block decode each: a larger memtable keeps recent turns in
-		// memory longer, and a larger cache keeps their blocks once
-		// flushed. Both grow with use; an idle node does not pay for them.
-		MemTableSize: 32 << 20,
-		CacheSize:    32 << 20,
+		// Memtable and block cache keep Pebble's defaults (4 and 8 MiB):
+		// 32 MiB each added ~90 B per idle case actor at 100k cases
+		// (BenchmarkIdleActorMemory), where the target is 2 KB, and turns
+		// no longer read their history back (the case's history cache).
 	}
 	// Point reads (indexes, acks, events by seq) skip tables without the
 	// key instead of searching each.
