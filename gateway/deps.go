@@ -72,7 +72,7 @@ type EvidenceService interface {
 	// cases nothing is kept.
 	Put(ctx context.Context, u evidence.Upload) (evidence.File, error)
 	List(ctx context.Context, caseID string) ([]evidence.File, error)
-	// Count is len(List) without decoding the records.
+	// Count is len(List) without reading the records.
 	Count(ctx context.Context, caseID string) (int, error)
 	Get(ctx context.Context, caseID, fileID string) (evidence.File, error)
 	// Digests returns the files with their LLM digests, newest first, one

@@ -220,6 +220,21 @@ func (k *Keyspace) Scan(prefix []byte, reverse bool, fn func(key, value []byte) 
 	return k.scanAbs(lo, prefixEnd(lo), reverse, fn)
 }
 
+// Count is how many keys have the given prefix; it reads no values.
+func (k *Keyspace) Count(prefix []byte) (int, error) {
+	lo := k.abs(prefix)
+	it, err := k.store.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
+	}
+	return n, it.Error()
+}
+
 // ScanRange calls fn for keys in [from, to) (relative keys) in ascending
 // order, or descending with reverse. A nil to means "to the end of the
 // keyspace".

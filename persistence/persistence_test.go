@@ -86,6 +86,11 @@ func TestScanOrderAndRange(t *testing.T) {
 	if strings.Join(got, ",") != "a/2,a/3" {
 		t.Fatalf("range scan: %v", got)
 	}
+	for prefix, want := range map[string]int{"a/": 3, "a": 4, "b/": 1, "c/": 0, "": 5} {
+		if n, err := k.Count([]byte(prefix)); err != nil || n != want {
+			t.Errorf("Count(%q) = %d, %v; want %d", prefix, n, err, want)
+		}
+	}
 }
 
 func TestBatchAtomicAndDeletePrefix(t *testing.T) {

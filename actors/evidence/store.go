@@ -499,17 +499,13 @@ func (s *Store) List(ctx context.Context, caseID string) ([]File, error) {
 	return s.scan(ctx, caseID, false)
 }
 
-// Count is how many files the case has (List's length), without decoding
+// Count is how many files the case has (List's length), without reading
 // their records.
-func (s *Store) Count(ctx context.Context, caseID string) (int, error) {
+func (s *Store) Count(_ context.Context, caseID string) (int, error) {
 	if !validCaseID(caseID) {
 		return 0, nil
 	}
-	n := 0
-	err := s.ks.Scan(filePrefix(caseID), false, func(_, _ []byte) error {
-		n++
-		return ctx.Err()
-	})
+	n, err := s.ks.Count(filePrefix(caseID))
 	if err != nil {
 		return 0, fmt.Errorf("evidence: count files of case %s: %w", caseID, err)
 	}
