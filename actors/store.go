@@ -356,12 +356,12 @@ func (st *caseStore) messages(id string, limit, offset int) ([]Message, int, err
 	if !ok {
 		return st.scanMessages(id, limit, offset)
 	}
-	var seqs []uint64
+	var keys [][]byte
 	total := 0
 	prefix := caseKey(id, "m/")
 	err = st.ks.Scan(prefix, false, func(k, _ []byte) error {
-		if total >= offset && len(seqs) < limit {
-			seqs = append(seqs, binary.BigEndian.Uint64(k[len(prefix):]))
+		if total >= offset && len(keys) < limit {
+			keys = append(keys, eventKey(id, binary.BigEndian.Uint64(k[len(prefix):])))
 		}
 		total++
 		return nil
@@ -369,15 +369,29 @@ func (st *caseStore) messages(id string, limit, offset int) ([]Message, int, err
 	if err != nil {
 		return nil, 0, err
 	}
-	out := make([]Message, 0, len(seqs))
-	for _, seq := range seqs {
-		ev, err := st.event(id, seq)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, toMessage(ev))
+	out := make([]Message, len(keys))
+	err = st.eventsAt(id, keys, func(i int, ev *casepb.Event) { out[i] = toMessage(ev) })
+	if err != nil {
+		return nil, 0, err
 	}
 	return out, total, nil
+}
+
+// eventsAt reads the events at keys (ascending event keys of case id)
+// through one iterator (persistence.Keyspace.GetSorted).
+func (st *caseStore) eventsAt(id string, keys [][]byte, fn func(i int, ev *casepb.Event)) error {
+	err := st.ks.GetSorted(keys, func(i int, v []byte) error {
+		ev := &casepb.Event{}
+		if err := proto.Unmarshal(v, ev); err != nil {
+			return fmt.Errorf("decode event of case %s: %w", id, err)
+		}
+		fn(i, ev)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read events of case %s: %w", id, err)
+	}
+	return nil
 }
 
 func toMessage(ev *casepb.Event) Message {
@@ -473,16 +487,9 @@ func (st *caseStore) recentMessages(id string, beforeTurn, max int) ([]*casepb.M
 		keys[len(seqs)-1-i] = eventKey(id, seq)
 	}
 	out := make([]*casepb.MessageAdded, len(seqs))
-	err = st.ks.GetSorted(keys, func(i int, v []byte) error {
-		ev := &casepb.Event{}
-		if err := proto.Unmarshal(v, ev); err != nil {
-			return fmt.Errorf("decode event of case %s: %w", id, err)
-		}
-		out[i] = ev.GetMessageAdded()
-		return nil
-	})
+	err = st.eventsAt(id, keys, func(i int, ev *casepb.Event) { out[i] = ev.GetMessageAdded() })
 	if err != nil {
-		return nil, fmt.Errorf("read recent messages of case %s: %w", id, err)
+		return nil, err
 	}
 	return out, nil
 }
