@@ -129,7 +129,7 @@ func (c *Cases) agentFactory(cfg Config, deps Deps) func(caseID string, turn int
 			if phase != phaseSending {
 				return c.audit.write(rec) // the outcome: the request is recorded already
 			}
-			if call == 1 && clock != nil && !clock.ready.IsZero() {
+			if call == 1 {
 				start := time.Now()
 				clock.observe(stageAssemble, start.Sub(clock.ready))
 				defer func() { clock.observe(stageAudit, time.Since(start)) }()

@@ -21,8 +21,22 @@ type caseRuntime struct {
 	starts int
 	subs   map[Subscriber]struct{}
 	turn   *turnRun
-	queue  *[]queuedTurn // turns waiting for the running one; a pointer keeps idle cases small
-	hist   *historyCache // the conversation, from the activation's first turn on (nil until then)
+	turns  *caseTurns // nil until the activation's first turn: a pointer keeps idle cases small
+}
+
+// caseTurns is what a case keeps between turns once it has run one in this
+// activation: the turns waiting for the running one and its conversation.
+type caseTurns struct {
+	queue []queuedTurn
+	hist  *historyCache
+}
+
+// turnState returns rt.turns, made on first use.
+func (rt *caseRuntime) turnState() *caseTurns {
+	if rt.turns == nil {
+		rt.turns = &caseTurns{}
+	}
+	return rt.turns
 }
 
 // subsChanged refreshes the running turn's copy of subs (turnRun.live)
@@ -46,10 +60,10 @@ func (rt *caseRuntime) liveSubs() *[]Subscriber {
 }
 
 func (rt *caseRuntime) queued() int {
-	if rt.queue == nil {
+	if rt.turns == nil {
 		return 0
 	}
-	return len(*rt.queue)
+	return len(rt.turns.queue)
 }
 
 // caseActor is the thin shell around caseState: it loads the state lazily
@@ -97,7 +111,9 @@ func (a *caseActor) Receive(ctx *actor.Context) {
 				a.rt.turn.cancel()
 				a.rt.turn = nil
 			}
-			a.rt.queue = nil
+			// Queued turns are failed by the reload like the running one
+			// (failOpenTurns); the history cache is rebuilt at the next turn.
+			a.rt.turns = nil
 			ctx.Send(a.d.mgr, &caseRestarted{id: a.id, gen: a.gen, restarts: a.rt.starts - 1})
 		}
 	case actor.Stopped:

@@ -95,12 +95,12 @@ func (h *historyCache) before(n, max int) (out []agent.HistoryMessage, ok bool) 
 // noteHistory adds the committed events' messages to the cache, if the
 // case keeps one.
 func (rt *caseRuntime) noteHistory(evs []*casepb.Event) {
-	if rt.hist == nil {
+	if rt.turns == nil || rt.turns.hist == nil {
 		return
 	}
 	for _, ev := range evs {
 		if m := ev.GetMessageAdded(); m != nil {
-			rt.hist.add(m)
+			rt.turns.hist.add(m)
 		}
 	}
 }

@@ -234,21 +234,18 @@ func (a *caseActor) submitTurn(ctx *actor.Context, r *request, req TurnRequest) 
 		a.publish(eventFrame(a.id, ev))
 	}
 	r.respond(Ack{CaseID: a.id, ClientMsgID: req.ClientMsgID, Seq: user.GetSeq(), Turn: n}, nil)
+	if a.rt.turn != nil {
+		ts := a.rt.turnState()
+		ts.queue = append(ts.queue, q)
+		return
+	}
+	q.acked = time.Now()
 	// Let the goroutines just made runnable (the connection's writer with
 	// the ack, the caller with the reply) run before spawning the turn: Go
 	// queues each of them behind the next one readied on this P, so the
 	// spawn and the turn_started frame would otherwise go first.
 	runtime.Gosched()
-	if a.rt.turn == nil {
-		q.acked = time.Now()
-		a.spawnTurn(ctx, q)
-		a.markStarted()
-		return
-	}
-	if a.rt.queue == nil {
-		a.rt.queue = new([]queuedTurn)
-	}
-	*a.rt.queue = append(*a.rt.queue, q)
+	a.startTurn(ctx, q)
 }
 
 func evidenceNames(es []EvidenceRef) string {
@@ -357,26 +354,28 @@ func (a *caseActor) startTurn(ctx *actor.Context, q queuedTurn) {
 	a.markStarted()
 }
 
-// spawnTurn spawns q's turn child; the caller publishes turn_started. It is
-// cheap: the child reads what the agent needs (turnPrep.input) on its own
-// goroutine, so submitTurn can spawn it while the user message syncs.
+// spawnTurn spawns q's turn child; the caller publishes turn_started. The
+// child reads what the agent needs (turnPrep.input) on its own goroutine;
+// only the activation's first turn reads the log here, to prime the
+// history cache.
 func (a *caseActor) spawnTurn(ctx *actor.Context, q queuedTurn) {
 	runCtx, cancel := context.WithTimeout(context.Background(), a.d.turnTimeout)
 	clock := &turnClock{m: a.d.metrics, acked: q.acked}
 	ag := a.d.newAgent(a.id, q.n, clock)
 	sn := a.state.snap
-	if a.rt.hist == nil {
-		// The activation's first turn: from here on the case keeps its
-		// conversation (committed messages are added as they commit).
+	ts := a.rt.turnState()
+	if ts.hist == nil {
+		// From here on the case keeps its conversation (committed
+		// messages are added as they commit).
 		h, err := primeHistory(a.d.store, a.id)
 		if err != nil {
 			a.d.log.Warn("read case history", zap.String("case_id", a.id), zap.Error(err))
 		} else {
-			a.rt.hist = h
+			ts.hist = h
 		}
 	}
 	prep := &turnPrep{caseID: a.id, owner: sn.Owner, q: q, info: caseInfo(sn, q.n), d: a.d}
-	prep.hist, prep.histOK = a.rt.hist.before(q.n, historyMessages)
+	prep.hist, prep.histOK = ts.hist.before(q.n, historyMessages)
 	run := &turnRun{n: q.n, cancel: cancel, started: make(chan struct{})}
 	run.live.Store(a.rt.liveSubs())
 	t := &turnActor{
@@ -395,10 +394,10 @@ func (a *caseActor) startNext(ctx *actor.Context) {
 	if a.rt.turn != nil || a.rt.queued() == 0 {
 		return
 	}
-	q := (*a.rt.queue)[0]
-	*a.rt.queue = (*a.rt.queue)[1:]
-	if len(*a.rt.queue) == 0 {
-		a.rt.queue = nil
+	ts := a.rt.turns
+	q := ts.queue[0]
+	if ts.queue = ts.queue[1:]; len(ts.queue) == 0 {
+		ts.queue = nil
 	}
 	a.startTurn(ctx, q)
 }

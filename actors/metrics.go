@@ -35,17 +35,16 @@ const (
 )
 
 // turnClock carries a turn's timestamps to the stages it times; all but
-// acked are touched only on the turn's goroutine.
+// acked are touched only on the turn's goroutine. spawnTurn makes one for
+// every turn.
 type turnClock struct {
 	m     *caseMetrics
 	acked time.Time // zero for a turn that waited in the queue
-	ready time.Time // the agent's input is ready
+	ready time.Time // the agent's input is ready (zero until then)
 }
 
 func (c *turnClock) observe(stage string, d time.Duration) {
-	if c != nil && c.m != nil {
-		c.m.requestStages.WithLabelValues(stage).Observe(d.Seconds())
-	}
+	c.m.requestStages.WithLabelValues(stage).Observe(d.Seconds())
 }
 
 // Ack stages of a turn (faultmaven_turn_ack_stage_seconds).

@@ -53,7 +53,7 @@ type turnActor struct {
 	started <-chan struct{}
 	live    *atomic.Pointer[[]Subscriber]
 	waited  bool
-	clock   *turnClock // times the way to the first LLM request (nil in some tests)
+	clock   *turnClock // times the way to the first LLM request
 }
 
 // deliver hands a delta straight to the case's subscribers instead of
@@ -120,17 +120,15 @@ func (t *turnActor) run(ctx *actor.Context) {
 		}()
 		t.tools.engine, t.tools.parent = e, parent
 		began := time.Now()
-		if t.clock != nil && !t.clock.acked.IsZero() {
+		if !t.clock.acked.IsZero() {
 			t.clock.observe(stageStart, began.Sub(t.clock.acked))
 		}
 		var in agent.Input
 		if in, err = t.prep.input(); err != nil {
 			return
 		}
-		if t.clock != nil {
-			t.clock.ready = time.Now()
-			t.clock.observe(stagePrepare, t.clock.ready.Sub(began))
-		}
+		t.clock.ready = time.Now()
+		t.clock.observe(stagePrepare, t.clock.ready.Sub(began))
 		out, err = t.agent.Run(t.runCtx, in, t.tools, func(s string) {
 			if s != "" {
 				t.deliver(e, parent, s)
