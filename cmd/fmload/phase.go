@@ -93,20 +93,21 @@ func (b *bench) startTarget(ctx context.Context, target string) (*proc, func(), 
 		cleanup = func() { _ = os.RemoveAll(dir) }
 		args := []string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--log-level", "warn",
 			"--rate-limit-ip", "100000000", "--rate-limit-user", "100000000", "--rate-limit-auth", "100000000"}
-		env := append(os.Environ(), "FM_LLM_BASE_URL="+b.fake.URL(), "FM_LLM_MODEL=fake")
-		if os.Getenv("FM_PPROF_ADDR") == "" {
-			// The profiling listener takes the harness's free-memory calls.
-			pp, perr := freeLoopbackAddr()
-			if perr != nil {
+		// The profiling listener takes the harness's free-memory calls: the
+		// one FM_PPROF_ADDR names (for profiling by hand), else a free port.
+		pp := os.Getenv("FM_PPROF_ADDR")
+		if pp == "" {
+			var perr error
+			if pp, perr = freeLoopbackAddr(); perr != nil {
 				cleanup()
 				return nil, nil, perr
 			}
-			env = append(env, "FM_PPROF_ADDR="+pp)
 		}
-		p, err = startProc(ctx, target, b.cfg.Bin, args, env)
+		env := append(os.Environ(), "FM_LLM_BASE_URL="+b.fake.URL(), "FM_LLM_MODEL=fake", "FM_PPROF_ADDR="+pp)
+		p, err = startProc(ctx, target, b.cfg.Bin, args, env, pp)
 	case targetFloor:
 		cleanup = func() {}
-		p, err = startProc(ctx, target, b.self, b.relayArgs(), os.Environ())
+		p, err = startProc(ctx, target, b.self, b.relayArgs(), os.Environ(), "")
 	case targetFloorDurable:
 		// Made where the server's data directory is, so that both sync to
 		// the same disk.
@@ -120,7 +121,7 @@ func (b *bench) startTarget(ctx context.Context, target string) (*proc, func(), 
 			}
 			_ = os.RemoveAll(dir)
 		}
-		p, err = startProc(ctx, target, b.self, append(b.relayArgs(), "--durable", dir), os.Environ())
+		p, err = startProc(ctx, target, b.self, append(b.relayArgs(), "--durable", dir), os.Environ(), "")
 	default:
 		err = fmt.Errorf("unknown target %q", target)
 	}

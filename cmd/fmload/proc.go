@@ -45,7 +45,10 @@ const maxTail = 30
 
 // startProc starts path with args and waits for its "serving" line. The
 // child gets its own process group and SIGKILL should this process die.
-func startProc(ctx context.Context, name, path string, args, env []string) (*proc, error) {
+//
+// debugAddr is where the child takes POST /debug/free-os-memory when that
+// is not its own address (the server's profiling listener), else "".
+func startProc(ctx context.Context, name, path string, args, env []string, debugAddr string) (*proc, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -60,8 +63,7 @@ func startProc(ctx context.Context, name, path string, args, env []string) (*pro
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	_ = w.Close() // the child holds its end
-	p := &proc{name: name, cmd: cmd, exited: make(chan struct{}), logDone: make(chan struct{}),
-		debugAddr: envValue(env, "FM_PPROF_ADDR")}
+	p := &proc{name: name, cmd: cmd, exited: make(chan struct{}), logDone: make(chan struct{}), debugAddr: debugAddr}
 	addrCh := make(chan string, 1)
 	go p.readLog(r, addrCh)
 	go func() {
@@ -351,17 +353,6 @@ func raiseFileLimit() (uint64, error) {
 		return 0, err
 	}
 	return lim.Cur, nil
-}
-
-// envValue is the value of key in env (the last one, as exec uses).
-func envValue(env []string, key string) string {
-	v := ""
-	for _, kv := range env {
-		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
-			v = val
-		}
-	}
-	return v
 }
 
 // freeLoopbackAddr returns a loopback address with a port free right now.
