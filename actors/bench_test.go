@@ -8,13 +8,13 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/faultmaven/faultmaven/actors/casepb"
+	"github.com/faultmaven/faultmaven/internal/procstat"
 )
 
 // seedCases writes n cases with events events each straight into the store
@@ -62,18 +62,8 @@ func seedCases(b testing.TB, st *caseStore, owner string, n, events int) []strin
 }
 
 func rssBytes() int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
+	v, _ := procstat.StatusBytes(os.Getpid(), "VmRSS")
+	return v
 }
 
 // BenchmarkIdleActorMemory activates N cases (each loaded into its actor)

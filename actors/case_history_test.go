@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/faultmaven/faultmaven/actors/agent"
 	"github.com/faultmaven/faultmaven/actors/casepb"
-	"github.com/faultmaven/faultmaven/persistence"
 )
 
 // TestHistoryCacheMatchesTheLog: a case's history cache, primed from the
@@ -18,36 +16,16 @@ import (
 // failed turns without an answer, past its entry bound (trimmed) and past
 // its byte bound (switched off).
 func TestHistoryCacheMatchesTheLog(t *testing.T) {
-	st := openTestStore(t, t.TempDir())
-	defer func() { _ = st.Close() }()
-	ks, _ := st.Keyspace(persistence.SpaceCase)
-	store := &caseStore{ks: ks, snapEvery: 64}
-	s := newCaseState()
-	now := time.Now()
 	const id = "case_h"
-	ev := s.newEvent(now, "u")
-	ev.Kind = &casepb.Event_Created{Created: &casepb.CaseCreated{CaseId: id, Owner: "u", Title: "t"}}
-	_ = s.apply(ev)
-	if err := store.createCase(s, ev, nil, 0); err != nil {
-		t.Fatal(err)
-	}
-	msg := func(role string, turn int, text string) *casepb.Event {
-		e := s.newEvent(now, "u")
-		e.Kind = &casepb.Event_MessageAdded{MessageAdded: &casepb.MessageAdded{Role: role, TurnNumber: int32(turn), Content: text}}
-		if err := s.apply(e); err != nil { // events take their seq from the state: apply each as made
-			t.Fatal(err)
-		}
-		return e
-	}
+	c := newLogCase(t, id)
+	store, msg := c.store, c.message
 	var caches []*historyCache // primed at different points, all fed from then on
 	commit := func(evs ...*casepb.Event) {
 		t.Helper()
-		if err := store.appendEvents(s, evs); err != nil {
-			t.Fatal(err)
-		}
+		c.commit(evs...)
 		rt := &caseRuntime{}
 		for _, h := range caches {
-			rt.hist = h
+			rt.turns = &caseTurns{hist: h}
 			rt.noteHistory(evs)
 		}
 	}
@@ -72,7 +50,7 @@ func TestHistoryCacheMatchesTheLog(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if g, w := histText(got), logText(want); g != w {
+					if g, w := histText(got), historyText(want); g != w {
 						t.Fatalf("cache %d, turn %d, max %d:\n got %s\nwant %s", i, n, mx, g, w)
 					}
 					checked++
@@ -125,18 +103,11 @@ func TestHistoryCacheMatchesTheLog(t *testing.T) {
 	}
 }
 
+// histText is historyText (index_test.go) for what the cache hands a turn.
 func histText(h []agent.HistoryMessage) string {
-	var b strings.Builder
-	for _, m := range h {
-		fmt.Fprintf(&b, "%s/%d/%s;", m.Role, m.Turn, m.Content)
+	ms := make([]*casepb.MessageAdded, len(h))
+	for i, m := range h {
+		ms[i] = &casepb.MessageAdded{Role: m.Role, TurnNumber: int32(m.Turn), Content: m.Content}
 	}
-	return b.String()
-}
-
-func logText(ms []*casepb.MessageAdded) string {
-	var b strings.Builder
-	for _, m := range ms {
-		fmt.Fprintf(&b, "%s/%d/%s;", m.GetRole(), m.GetTurnNumber(), m.GetContent())
-	}
-	return b.String()
+	return historyText(ms)
 }

@@ -23,15 +23,12 @@ func TestDeltasKeepTheirPlaceAmongTheTurnsFrames(t *testing.T) {
 	)
 	sys := startTurnCases(t, fake, Config{})
 	ctx := context.Background()
-	r, _ := sys.cases.Create(ctx, CreateCase{Owner: "usr_a"})
-	if _, err := sys.cases.ChangeStatus(ctx, "usr_a", r.CaseID, StatusInvestigating, "go", ""); err != nil {
-		t.Fatal(err)
-	}
+	id := investigatingCase(t, sys)
 	sub := &collector{}
-	if _, err := sys.cases.Subscribe(ctx, "usr_a", r.CaseID, 0, sub); err != nil {
+	if _, err := sys.cases.Subscribe(ctx, "usr_a", id, 0, sub); err != nil {
 		t.Fatal(err)
 	}
-	ack, err := sys.cases.SubmitTurn(ctx, TurnRequest{Owner: "usr_a", CaseID: r.CaseID, ClientMsgID: "c1", Text: "502s since the deploy"})
+	ack, err := sys.cases.SubmitTurn(ctx, TurnRequest{Owner: "usr_a", CaseID: id, ClientMsgID: "c1", Text: "502s since the deploy"})
 	if err != nil {
 		t.Fatal(err)
 	}

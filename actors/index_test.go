@@ -94,24 +94,20 @@ func TestIndexesMatchTheLog(t *testing.T) {
 	}
 	sys := start(st)
 	ctx := context.Background()
-	r, _ := sys.cases.Create(ctx, CreateCase{Owner: "usr_a"})
-	if _, err := sys.cases.ChangeStatus(ctx, "usr_a", r.CaseID, StatusInvestigating, "go", ""); err != nil {
-		t.Fatal(err)
-	}
+	id := investigatingCase(t, sys)
 	ids := []string{"c1", "c2", "c2", "c3", "c4"} // c2 fails, then is retried
 	acks := map[string]Ack{}
-	for _, id := range ids {
-		ack, err := sys.cases.SubmitTurn(ctx, TurnRequest{Owner: "usr_a", CaseID: r.CaseID, ClientMsgID: id, Text: "message " + id})
+	for _, cm := range ids {
+		ack, err := sys.cases.SubmitTurn(ctx, TurnRequest{Owner: "usr_a", CaseID: id, ClientMsgID: cm, Text: "message " + cm})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := sys.cases.AwaitTurn(ctx, "usr_a", ack, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		acks[id] = ack
+		acks[cm] = ack
 	}
 	store := sys.cases.d.store
-	id := r.CaseID
 	last := acks["c4"].Turn
 
 	type snapshot struct {
@@ -120,11 +116,18 @@ func TestIndexesMatchTheLog(t *testing.T) {
 		history  []string
 		outcomes []string
 	}
-	read := func() snapshot {
+	// The same reads, through the indexes (indexed) or by scanning the
+	// log (scanned); both read store and sys as they are when called.
+	type reads struct {
+		messages func(limit, offset int) ([]Message, int, error)
+		recent   func(before, max int) ([]*casepb.MessageAdded, error)
+		outcome  func(n int) (status, text string)
+	}
+	collect := func(r reads) snapshot {
 		t.Helper()
 		var s snapshot
 		for _, p := range [][2]int{{100, 0}, {3, 0}, {3, 2}, {2, 7}, {5, 100}} {
-			msgs, total, err := store.messages(id, p[0], p[1])
+			msgs, total, err := r.messages(p[0], p[1])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,7 +135,7 @@ func TestIndexesMatchTheLog(t *testing.T) {
 		}
 		for before := 1; before <= last+1; before++ {
 			for _, max := range []int{1, 3, 400} {
-				h, err := store.recentMessages(id, before, max)
+				h, err := r.recent(before, max)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -140,44 +143,33 @@ func TestIndexesMatchTheLog(t *testing.T) {
 			}
 		}
 		for n := 1; n <= last; n++ {
-			out, err := sys.cases.TurnResult(ctx, "usr_a", id, n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			text := out.AgentResponse
-			if out.Status == TurnFailed {
-				text = out.Reason
-			}
-			s.outcomes = append(s.outcomes, out.Status+":"+text)
-		}
-		return s
-	}
-	scanned := func() snapshot {
-		var s snapshot
-		for _, p := range [][2]int{{100, 0}, {3, 0}, {3, 2}, {2, 7}, {5, 100}} {
-			msgs, total, err := store.scanMessages(id, p[0], p[1])
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.pages, s.totals = append(s.pages, msgs), append(s.totals, total)
-		}
-		for before := 1; before <= last+1; before++ {
-			for _, max := range []int{1, 3, 400} {
-				h, err := store.scanRecentMessages(id, before, max)
-				if err != nil {
-					t.Fatal(err)
-				}
-				s.history = append(s.history, historyText(h))
-			}
-		}
-		for n := 1; n <= last; n++ {
-			status, text := scanOutcome(t, store, id, n)
+			status, text := r.outcome(n)
 			s.outcomes = append(s.outcomes, status+":"+text)
 		}
 		return s
 	}
+	indexed := reads{
+		messages: func(l, o int) ([]Message, int, error) { return store.messages(id, l, o) },
+		recent:   func(b, m int) ([]*casepb.MessageAdded, error) { return store.recentMessages(id, b, m) },
+		outcome: func(n int) (string, string) {
+			out, err := sys.cases.TurnResult(ctx, "usr_a", id, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Status == TurnFailed {
+				return out.Status, out.Reason
+			}
+			return out.Status, out.AgentResponse
+		},
+	}
+	scanned := reads{
+		messages: func(l, o int) ([]Message, int, error) { return store.scanMessages(id, l, o) },
+		recent:   func(b, m int) ([]*casepb.MessageAdded, error) { return store.scanRecentMessages(id, b, m) },
+		outcome:  func(n int) (string, string) { return scanOutcome(t, store, id, n) },
+	}
+	read := func() snapshot { return collect(indexed) }
 
-	want := scanned()
+	want := collect(scanned)
 	if want.totals[0] != 2*len(ids)-1 { // the failed turn has no answer
 		t.Fatalf("%d messages in the log, want %d", want.totals[0], 2*len(ids)-1)
 	}

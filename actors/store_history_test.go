@@ -11,29 +11,65 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-func TestRecentMessagesReadsTheTailInOrder(t *testing.T) {
-	st := openTestStore(t, t.TempDir())
-	defer st.Close()
+// logCase is a case written straight to a caseStore on real Pebble, for
+// tests and benchmarks of the store's reads. Events are applied to the
+// state as they are made (they take their seq from it) and written when
+// committed.
+type logCase struct {
+	tb    testing.TB
+	id    string
+	store *caseStore
+	s     *caseState
+	now   time.Time
+}
+
+func newLogCase(tb testing.TB, id string) *logCase {
+	tb.Helper()
+	st := openTestStore(tb, tb.TempDir())
+	tb.Cleanup(func() { _ = st.Close() })
 	ks, _ := st.Keyspace(persistence.SpaceCase)
-	store := &caseStore{ks: ks, snapEvery: 64}
-	s := newCaseState()
-	now := time.Now()
-	ev := s.newEvent(now, "u")
-	ev.Kind = &casepb.Event_Created{Created: &casepb.CaseCreated{CaseId: "case_x", Owner: "u", Title: "t"}}
-	_ = s.apply(ev)
-	evs := []*casepb.Event{ev}
+	c := &logCase{tb: tb, id: id, store: &caseStore{ks: ks, snapEvery: 64}, s: newCaseState(), now: time.Now()}
+	ev := c.event(&casepb.Event{Kind: &casepb.Event_Created{Created: &casepb.CaseCreated{CaseId: id, Owner: "u", Title: "t"}}})
+	if err := c.store.createCase(c.s, ev, nil, 0); err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// event makes and applies the next event, of the kind of like.
+func (c *logCase) event(like *casepb.Event) *casepb.Event {
+	c.tb.Helper()
+	ev := c.s.newEvent(c.now, "u")
+	ev.Kind = like.Kind
+	if err := c.s.apply(ev); err != nil {
+		c.tb.Fatal(err)
+	}
+	return ev
+}
+
+// message makes and applies a message of turn.
+func (c *logCase) message(role string, turn int, text string) *casepb.Event {
+	return c.event(&casepb.Event{Kind: &casepb.Event_MessageAdded{MessageAdded: &casepb.MessageAdded{Role: role, TurnNumber: int32(turn), Content: text}}})
+}
+
+// commit writes evs (made by event or message) in one batch.
+func (c *logCase) commit(evs ...*casepb.Event) {
+	c.tb.Helper()
+	if err := c.store.appendEvents(c.s, evs); err != nil {
+		c.tb.Fatal(err)
+	}
+}
+
+func TestRecentMessagesReadsTheTailInOrder(t *testing.T) {
+	c := newLogCase(t, "case_x")
+	var evs []*casepb.Event
 	for turn := 1; turn <= 30; turn++ {
 		for _, role := range []string{"user", "assistant"} {
-			e := s.newEvent(now, "u")
-			e.Kind = &casepb.Event_MessageAdded{MessageAdded: &casepb.MessageAdded{Role: role, Content: fmt.Sprintf("%s %d", role, turn), TurnNumber: int32(turn)}}
-			_ = s.apply(e)
-			evs = append(evs, e)
+			evs = append(evs, c.message(role, turn, fmt.Sprintf("%s %d", role, turn)))
 		}
 	}
-	if err := store.appendEvents(s, evs); err != nil {
-		t.Fatal(err)
-	}
-	got, err := store.recentMessages("case_x", 30, 5)
+	c.commit(evs...)
+	got, err := c.store.recentMessages("case_x", 30, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,47 +89,24 @@ func TestRecentMessagesReadsTheTailInOrder(t *testing.T) {
 // scan of the whole log they replaced.
 func BenchmarkTurnHistory(b *testing.B) {
 	for _, turns := range []int{25, 250, 2500} {
-		st := openTestStore(b, b.TempDir())
-		ks, _ := st.Keyspace(persistence.SpaceCase)
-		store := &caseStore{ks: ks, snapEvery: 64}
-		s := newCaseState()
-		now := time.Now()
-		ev := s.newEvent(now, "u")
-		ev.Kind = &casepb.Event_Created{Created: &casepb.CaseCreated{CaseId: "case_b", Owner: "u", Title: "t"}}
-		_ = s.apply(ev)
-		if err := store.createCase(s, ev, nil, 0); err != nil {
-			b.Fatal(err)
-		}
+		c := newLogCase(b, "case_b")
 		for turn := 1; turn <= turns; turn++ {
-			var evs []*casepb.Event
-			add := func(e *casepb.Event) {
-				if err := s.apply(e); err != nil {
-					b.Fatal(err)
-				}
-				evs = append(evs, e)
-			}
-			u := s.newEvent(now, "u")
-			u.Kind = &casepb.Event_MessageAdded{MessageAdded: &casepb.MessageAdded{Role: "user", ClientMsgId: fmt.Sprint("c", turn),
-				Content: fmt.Sprintf("turn %d: the pods restart with OOMKilled since the deploy", turn), TurnNumber: int32(turn)}}
-			add(u)
+			evs := []*casepb.Event{c.event(&casepb.Event{Kind: &casepb.Event_MessageAdded{MessageAdded: &casepb.MessageAdded{Role: "user",
+				ClientMsgId: fmt.Sprint("c", turn), TurnNumber: int32(turn),
+				Content: fmt.Sprintf("turn %d: the pods restart with OOMKilled since the deploy", turn)}}})}
 			for range 2 {
-				e := s.newEvent(now, "system")
-				e.Kind = &casepb.Event_TitleChanged{TitleChanged: &casepb.TitleChanged{Title: fmt.Sprint("t", turn), Source: "auto"}}
-				add(e)
+				evs = append(evs, c.event(&casepb.Event{Kind: &casepb.Event_TitleChanged{TitleChanged: &casepb.TitleChanged{Title: fmt.Sprint("t", turn), Source: "auto"}}}))
 			}
-			a := s.newEvent(now, "system")
-			a.Kind = &casepb.Event_MessageAdded{MessageAdded: &casepb.MessageAdded{Role: "assistant", TurnNumber: int32(turn),
-				Content: "Check the memory limit of the deployment and the heap profile of the service; paste `kubectl describe pod`."}}
-			add(a)
-			if err := store.appendEvents(s, evs); err != nil {
-				b.Fatal(err)
-			}
+			evs = append(evs, c.message("assistant", turn,
+				"Check the memory limit of the deployment and the heap profile of the service; paste `kubectl describe pod`."))
+			c.commit(evs...)
 		}
+		store := c.store
 		cache, err := primeHistory(store, "case_b")
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, c := range []struct {
+		for _, bc := range []struct {
 			name string
 			fn   func() error
 		}{
@@ -108,15 +121,14 @@ func BenchmarkTurnHistory(b *testing.B) {
 			{"page/indexed", func() error { _, _, err := store.messages("case_b", 50, 0); return err }},
 			{"page/scan", func() error { _, _, err := store.scanMessages("case_b", 50, 0); return err }},
 		} {
-			b.Run(fmt.Sprintf("turns=%d/%s", turns, c.name), func(b *testing.B) {
+			b.Run(fmt.Sprintf("turns=%d/%s", turns, bc.name), func(b *testing.B) {
 				for b.Loop() {
-					if err := c.fn(); err != nil {
+					if err := bc.fn(); err != nil {
 						b.Fatal(err)
 					}
 				}
 			})
 		}
-		_ = st.Close()
 	}
 }
 

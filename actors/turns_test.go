@@ -48,6 +48,21 @@ func startTurnCases(t *testing.T, fake *llmtest.Server, cfg Config, providers ..
 	return sys
 }
 
+// investigatingCase creates a case of usr_a and moves it to investigating,
+// the status in which the agent offers its milestone and hypothesis tools.
+func investigatingCase(t *testing.T, sys *testSys) string {
+	t.Helper()
+	ctx := context.Background()
+	r, err := sys.cases.Create(ctx, CreateCase{Owner: "usr_a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sys.cases.ChangeStatus(ctx, "usr_a", r.CaseID, StatusInvestigating, "go", ""); err != nil {
+		t.Fatal(err)
+	}
+	return r.CaseID
+}
+
 // collector is a Subscriber that records every frame.
 type collector struct {
 	mu     sync.Mutex
@@ -211,13 +226,10 @@ func TestToolCallsMoveMilestonesAndInvalidArgsAreRepaired(t *testing.T) {
 	)
 	sys := startTurnCases(t, fake, Config{})
 	ctx := context.Background()
-	r, _ := sys.cases.Create(ctx, CreateCase{Owner: "usr_a"})
-	if _, err := sys.cases.ChangeStatus(ctx, "usr_a", r.CaseID, StatusInvestigating, "go", ""); err != nil {
-		t.Fatal(err)
-	}
+	id := investigatingCase(t, sys)
 	sub := &collector{}
-	_, _ = sys.cases.Subscribe(ctx, "usr_a", r.CaseID, 0, sub)
-	ack, err := sys.cases.SubmitTurn(ctx, TurnRequest{Owner: "usr_a", CaseID: r.CaseID, ClientMsgID: "c1", Text: "502s since the deploy"})
+	_, _ = sys.cases.Subscribe(ctx, "usr_a", id, 0, sub)
+	ack, err := sys.cases.SubmitTurn(ctx, TurnRequest{Owner: "usr_a", CaseID: id, ClientMsgID: "c1", Text: "502s since the deploy"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +237,7 @@ func TestToolCallsMoveMilestonesAndInvalidArgsAreRepaired(t *testing.T) {
 	if err != nil || out.Status != TurnCompleted {
 		t.Fatalf("outcome %+v %v", out, err)
 	}
-	v, _ := sys.cases.View(ctx, "usr_a", r.CaseID)
+	v, _ := sys.cases.View(ctx, "usr_a", id)
 	if strings.Join(v.Milestones, ",") != "symptom_verified,timeline_established" {
 		t.Fatalf("milestones %v", v.Milestones)
 	}
