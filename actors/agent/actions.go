@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -275,22 +274,16 @@ func listOrNone(xs []string) string {
 	return strings.Join(xs, ", ")
 }
 
-// toolsTokens estimates what the tool definitions add to a request.
+// toolsTokens estimates what the tool definitions add to a request: the
+// estimate of their JSON array as the request carries it, plus a few
+// tokens of framing per tool.
 func toolsTokens(tools []llm.Tool) int {
 	if len(tools) == 0 {
 		return 0
 	}
-	// Encoded into a counter, not a buffer: only the length is needed
-	// (Encode adds a newline that Marshal does not).
-	var n byteCounter
-	_ = json.NewEncoder(&n).Encode(tools)
-	return (int(n)-1+3)/4 + 8*len(tools)
-}
-
-// byteCounter is an io.Writer that only counts.
-type byteCounter int
-
-func (c *byteCounter) Write(p []byte) (int, error) {
-	*c += byteCounter(len(p))
-	return len(p), nil
+	n := 2 + len(tools) - 1 // brackets and commas
+	for _, t := range tools {
+		n += t.WireSize()
+	}
+	return (n+3)/4 + 8*len(tools)
 }

@@ -75,7 +75,7 @@ func init() {
 			name:               toolListEvidence,
 			description:        "List this case's uploaded evidence files with their ids, kinds, sizes and one-line summaries.",
 			statuses:           allStatuses,
-			params:             func(*turn) map[string]any { return object(map[string]any{}) },
+			schema:             object(map[string]any{}),
 			parse:              parseListEvidence,
 			needsEvidenceTools: true,
 		},
@@ -83,13 +83,11 @@ func init() {
 			name:        toolReadEvidence,
 			description: fmt.Sprintf("Read lines of one evidence file (1-based, inclusive, at most %d lines per call). Use list_evidence or search_evidence first to find the file id and line numbers.", maxReadLines),
 			statuses:    allStatuses,
-			params: func(*turn) map[string]any {
-				return object(map[string]any{
-					"evidence_id": stringProp("The file id from list_evidence or search_evidence."),
-					"from_line":   map[string]any{"type": "integer", "minimum": 1, "description": "First line to read."},
-					"to_line":     map[string]any{"type": "integer", "minimum": 1, "description": "Last line to read."},
-				}, "evidence_id", "from_line", "to_line")
-			},
+			schema: object(map[string]any{
+				"evidence_id": stringProp("The file id from list_evidence or search_evidence."),
+				"from_line":   map[string]any{"type": "integer", "minimum": 1, "description": "First line to read."},
+				"to_line":     map[string]any{"type": "integer", "minimum": 1, "description": "Last line to read."},
+			}, "evidence_id", "from_line", "to_line"),
 			parse:              parseReadEvidence,
 			needsEvidenceTools: true,
 		},
@@ -97,7 +95,7 @@ func init() {
 			name:               toolEvidenceTimeline,
 			description:        "The case timeline: first/last occurrences and bursts found in the evidence, status changes and turns, oldest first.",
 			statuses:           allStatuses,
-			params:             func(*turn) map[string]any { return object(map[string]any{}) },
+			schema:             object(map[string]any{}),
 			parse:              parseEvidenceTimeline,
 			needsEvidenceTools: true,
 		},

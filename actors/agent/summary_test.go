@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -48,24 +49,35 @@ func FuzzFirstSentence(f *testing.F) {
 	})
 }
 
-// toolsTokens counts without building the JSON; the count must be the one
-// the JSON gives.
+// toolsTokens counts from the tools' prepared request encoding; the count
+// must be the one the tools' JSON array on the wire gives, built here
+// independently of the llm package.
 func TestToolsTokensMatchTheirJSON(t *testing.T) {
-	tr := &turn{}
+	tr := &turn{status: StatusInvestigating, hyps: []Hypothesis{{ID: "h1"}, {ID: "h<2>&"}}}
 	var tools []llm.Tool
+	var wire []any
 	for i := range toolSpecs {
 		s := &toolSpecs[i]
-		tools = append(tools, llm.Tool{Name: s.name, Description: s.description, Parameters: s.params(tr)})
+		tl := s.tool(tr)
+		if tl.Name != s.name || tl.Description != s.description || tl.Parameters == nil {
+			t.Fatalf("tool %q: got %q with parameters %v", s.name, tl.Name, tl.Parameters)
+		}
+		tools = append(tools, tl)
+		wire = append(wire, map[string]any{"type": "function",
+			"function": map[string]any{"name": tl.Name, "description": tl.Description, "parameters": tl.Parameters}})
 	}
 	if len(tools) < 5 {
 		t.Fatalf("only %d tool specs", len(tools))
 	}
 	for k := 1; k <= len(tools); k++ {
-		js, err := json.Marshal(tools[:k])
-		if err != nil {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(wire[:k]); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := toolsTokens(tools[:k]), EstimateTokens(string(js))+8*k; got != want {
+		js := strings.TrimSuffix(buf.String(), "\n")
+		if got, want := toolsTokens(tools[:k]), EstimateTokens(js)+8*k; got != want {
 			t.Fatalf("%d tools: %d tokens, want %d", k, got, want)
 		}
 	}

@@ -10,7 +10,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
+
+	"github.com/faultmaven/faultmaven/actors/agent/llm"
 )
 
 // Tool names.
@@ -45,7 +48,12 @@ type toolSpec struct {
 	mutating    bool
 	// statuses where the tool is offered.
 	statuses []string
-	params   func(t *turn) map[string]any
+	// schema is the arguments' JSON Schema of a tool whose schema is fixed;
+	// params builds it for tools whose schema depends on the turn (enums
+	// of the case's hypotheses or of the statuses allowed next). One of
+	// the two is set.
+	schema map[string]any
+	params func(t *turn) map[string]any
 	// parse validates raw arguments; it returns the problems found or an
 	// action that is safe to run.
 	parse func(t *turn, raw string) (action, []string)
@@ -67,12 +75,10 @@ var toolSpecs = []toolSpec{
 		description: "Record investigation milestones as completed, once the evidence or the engineer's statement establishes them. Idempotent.",
 		mutating:    true,
 		statuses:    []string{StatusInvestigating},
-		params: func(*turn) map[string]any {
-			return object(map[string]any{
-				"completed": map[string]any{"type": "array", "minItems": 1, "items": enumOf(milestones, "")},
-				"note":      stringProp("What establishes these milestones (one or two sentences)."),
-			}, "completed")
-		},
+		schema: object(map[string]any{
+			"completed": map[string]any{"type": "array", "minItems": 1, "items": enumOf(milestones, "")},
+			"note":      stringProp("What establishes these milestones (one or two sentences)."),
+		}, "completed"),
 		parse: parseUpdateMilestones,
 	},
 	{
@@ -80,14 +86,12 @@ var toolSpecs = []toolSpec{
 		description: "Record a new hypothesis about the cause. Keep two to four active hypotheses that the evidence can tell apart.",
 		mutating:    true,
 		statuses:    []string{StatusInvestigating},
-		params: func(*turn) map[string]any {
-			return object(map[string]any{
-				"statement":  stringProp("The suspected cause, as one testable sentence."),
-				"category":   enumOf(hypothesisCategories, "Where the cause lies."),
-				"confidence": enumOf(confidenceLevels, "How strongly the evidence supports it now."),
-				"rationale":  stringProp("Why it is plausible (optional)."),
-			}, "statement", "category", "confidence")
-		},
+		schema: object(map[string]any{
+			"statement":  stringProp("The suspected cause, as one testable sentence."),
+			"category":   enumOf(hypothesisCategories, "Where the cause lies."),
+			"confidence": enumOf(confidenceLevels, "How strongly the evidence supports it now."),
+			"rationale":  stringProp("Why it is plausible (optional)."),
+		}, "statement", "category", "confidence"),
 		parse: parseRecordHypothesis,
 	},
 	{
@@ -114,12 +118,10 @@ var toolSpecs = []toolSpec{
 		description: "Record a proposed fix or mitigation for the engineer to apply.",
 		mutating:    true,
 		statuses:    []string{StatusInvestigating},
-		params: func(*turn) map[string]any {
-			return object(map[string]any{
-				"kind":        enumOf(solutionKinds, "Kind of solution."),
-				"description": stringProp("What to do, where, and how to check that it worked."),
-			}, "kind", "description")
-		},
+		schema: object(map[string]any{
+			"kind":        enumOf(solutionKinds, "Kind of solution."),
+			"description": stringProp("What to do, where, and how to check that it worked."),
+		}, "kind", "description"),
 		parse: parseProposeSolution,
 	},
 	{
@@ -139,27 +141,61 @@ var toolSpecs = []toolSpec{
 		name:        toolSearchKnowledge,
 		description: "Search the knowledge base (runbooks, past resolutions, documentation).",
 		statuses:    allStatuses,
-		params: func(*turn) map[string]any {
-			return object(map[string]any{
-				"query": stringProp("What to look for."),
-				"limit": map[string]any{"type": "integer", "minimum": 1, "maximum": maxKnowledgeLimit, "description": "Maximum hits (default 5)."},
-			}, "query")
-		},
+		schema: object(map[string]any{
+			"query": stringProp("What to look for."),
+			"limit": map[string]any{"type": "integer", "minimum": 1, "maximum": maxKnowledgeLimit, "description": "Maximum hits (default 5)."},
+		}, "query"),
 		parse: parseSearchKnowledge,
 	},
 	{
 		name:        toolSearchEvidence,
 		description: "Search the lines of this case's uploaded evidence files (keywords, error codes, ids; or a regular expression with regex=true).",
 		statuses:    allStatuses,
-		params: func(*turn) map[string]any {
-			return object(map[string]any{
-				"query": stringProp("Words or identifiers to find (case-insensitive substring), or an RE2 regular expression when regex is true."),
-				"regex": map[string]any{"type": "boolean", "description": "Treat query as a regular expression (default false)."},
-				"limit": map[string]any{"type": "integer", "minimum": 1, "maximum": maxEvidenceLimit, "description": "Maximum lines (default 20)."},
-			}, "query")
-		},
+		schema: object(map[string]any{
+			"query": stringProp("Words or identifiers to find (case-insensitive substring), or an RE2 regular expression when regex is true."),
+			"regex": map[string]any{"type": "boolean", "description": "Treat query as a regular expression (default false)."},
+			"limit": map[string]any{"type": "integer", "minimum": 1, "maximum": maxEvidenceLimit, "description": "Maximum lines (default 20)."},
+		}, "query"),
 		parse: parseSearchEvidence,
 	},
+}
+
+// preparedTools holds the tools with a fixed schema, encoded once
+// (llm.PrepareTool) the first time a turn offers tools: every request
+// offers most of them, and their encoding was a visible share of a turn's
+// CPU. toolSpecs is complete by then (init appends the evidence tools).
+var preparedTools struct {
+	once   sync.Once
+	byName map[string]llm.Tool
+}
+
+// tool is s's definition for the next request of t.
+func (s *toolSpec) tool(t *turn) llm.Tool {
+	if s.params != nil {
+		tl, err := llm.PrepareTool(llm.Tool{Name: s.name, Description: s.description, Parameters: s.params(t)})
+		if err != nil {
+			// The schemas are this package's own maps of strings and
+			// numbers; encoding cannot fail. If it ever did, the request
+			// encodes the tool again and reports the error.
+			return llm.Tool{Name: s.name, Description: s.description, Parameters: s.params(t)}
+		}
+		return tl
+	}
+	preparedTools.once.Do(func() {
+		preparedTools.byName = make(map[string]llm.Tool, len(toolSpecs))
+		for i := range toolSpecs {
+			sp := &toolSpecs[i]
+			if sp.params != nil {
+				continue
+			}
+			tl := llm.Tool{Name: sp.name, Description: sp.description, Parameters: sp.schema}
+			if p, err := llm.PrepareTool(tl); err == nil {
+				tl = p
+			}
+			preparedTools.byName[sp.name] = tl
+		}
+	})
+	return preparedTools.byName[s.name]
 }
 
 func object(props map[string]any, required ...string) map[string]any {

@@ -102,7 +102,7 @@ func (t *turn) offeredTools() []llm.Tool {
 	for i := range toolSpecs {
 		s := &toolSpecs[i]
 		if t.offers(s) {
-			out = append(out, llm.Tool{Name: s.name, Description: s.description, Parameters: s.params(t)})
+			out = append(out, s.tool(t))
 		}
 	}
 	return out

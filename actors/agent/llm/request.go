@@ -18,7 +18,7 @@ type wireRequest struct {
 	StreamOptions  wireStreamOptions   `json:"stream_options"`
 	MaxTokens      int                 `json:"max_tokens,omitempty"`
 	Temperature    *float64            `json:"temperature,omitempty"`
-	Tools          []wireTool          `json:"tools,omitempty"`
+	Tools          []json.RawMessage   `json:"tools,omitempty"`
 	ResponseFormat *wireResponseFormat `json:"response_format,omitempty"`
 }
 
@@ -65,6 +65,20 @@ type wireJSONSchema struct {
 	Schema map[string]any `json:"schema"`
 }
 
+// encodeTool is t as a request carries it: compact JSON, HTML characters
+// not escaped (like the rest of the body).
+func encodeTool(t Tool) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(wireTool{Type: "function",
+		Function: wireToolDef{Name: t.Name, Description: t.Description, Parameters: t.Parameters}})
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
 // encodeRequest is the streaming request body of req for provider p; req
 // must have passed checkRequest. max_tokens rather than
 // max_completion_tokens: it is what every OpenAI-compatible server (Ollama,
@@ -97,10 +111,17 @@ func encodeRequest(p *ProviderConfig, req Request) ([]byte, error) {
 		size += len(m.Content) + 32
 	}
 	if len(req.Tools) > 0 {
-		w.Tools = make([]wireTool, len(req.Tools))
+		w.Tools = make([]json.RawMessage, len(req.Tools))
 		for i, t := range req.Tools {
-			w.Tools[i] = wireTool{Type: "function", Function: wireToolDef(t)}
-			size += 512
+			b := t.wire
+			if b == nil {
+				var err error
+				if b, err = encodeTool(t); err != nil {
+					return nil, err
+				}
+			}
+			w.Tools[i] = b
+			size += len(b) + 1
 		}
 	}
 	if rf := req.ResponseFormat; rf != nil {

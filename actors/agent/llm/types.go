@@ -36,6 +36,34 @@ type Tool struct {
 	Name        string
 	Description string
 	Parameters  map[string]any
+	// wire is the tool as a request carries it, once PrepareTool encoded it.
+	wire []byte
+}
+
+// PrepareTool returns t with its request encoding made once, so that every
+// request offering it, and WireSize, reuse the bytes instead of walking the
+// schema again (the schemas are most of a request's fixed size). Neither
+// the returned Tool's Parameters nor t's may change afterwards.
+func PrepareTool(t Tool) (Tool, error) {
+	b, err := encodeTool(t)
+	if err != nil {
+		return Tool{}, err
+	}
+	t.wire = b
+	return t, nil
+}
+
+// WireSize is the length of t's JSON in a request body (0 if it has none:
+// a schema JSON cannot express, which the request would be refused for).
+func (t Tool) WireSize() int {
+	if t.wire != nil {
+		return len(t.wire)
+	}
+	b, err := encodeTool(t)
+	if err != nil {
+		return 0
+	}
+	return len(b)
 }
 
 // JSONSchema asks for structured output (used for models without tool
