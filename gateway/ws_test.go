@@ -305,18 +305,43 @@ func TestWSSlowConsumerIsCutOff(t *testing.T) {
 	head := *lastFrame(fast.subscribe(id, 0)).HeadSeq
 
 	// Persisted events pile up while the slow client never reads; it is
-	// cut off without the case or the other client noticing.
+	// cut off without the case or the other client noticing. The fast
+	// client reads each event before the next rename, so only the slow
+	// one can fall behind (a 32-frame queue would otherwise also cut a
+	// reader whose writer goroutine the scheduler had not run for a few
+	// milliseconds of this tight loop).
+	got := make(chan frame, 1)
+	go func() {
+		defer close(got)
+		for {
+			f, err := fast.readFrame(10 * time.Second)
+			if err != nil {
+				t.Errorf("the fast client: %v", err)
+				return
+			}
+			if f.Type == "pong" { // the ping sent after the last rename
+				return
+			}
+			got <- f
+		}
+	}()
 	renames := 0
 	for metricValue(e.srv.metrics.wsSlow) < 1 {
 		if renames++; renames > 2000 {
 			t.Fatal("2000 events never overflowed a 32-frame queue behind a 4 KiB socket")
 		}
 		wantStatus(t, e.call("PUT", "/api/v1/cases/"+id, tok, fmt.Sprintf(`{"title":"rename %d"}`, renames)), http.StatusOK)
-	}
-	for i := 1; i <= renames; i++ {
-		if f := fast.next(); f.Type != "event" || f.Seq != head+uint64(i) {
-			t.Fatalf("the fast client missed event %d: %s", head+uint64(i), f.raw)
+		f, ok := <-got
+		if !ok {
+			t.FailNow() // the reader said why
 		}
+		if f.Type != "event" || f.Seq != head+uint64(renames) {
+			t.Fatalf("the fast client missed event %d: %s", head+uint64(renames), f.raw)
+		}
+	}
+	fast.send(map[string]string{"type": "ping"})
+	if f, ok := <-got; ok {
+		t.Fatalf("the fast client got more than the renames: %s", f.raw)
 	}
 	slow.expectClose(closeSlowConsumer)
 
