@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -364,6 +365,7 @@ func TestReportDurableFloor(t *testing.T) {
 			res(targetFloorDurable, 1.5, 1.2, 0.5),
 		},
 	}
+	rep.Results[0].ServerAck = &histLatency{N: 40, P50: 0.61, P99: 1.87}
 	rep.finish()
 	if want := []ratios{{Sessions: 10, Ack: 3, LLM: 3, Delta: 1}}; fmt.Sprint(rep.Ratios) != fmt.Sprint(want) {
 		t.Errorf("ratios to the floor %v, want %v", rep.Ratios, want)
@@ -378,14 +380,96 @@ func TestReportDurableFloor(t *testing.T) {
 	}
 	var table bytes.Buffer
 	printReport(&table, rep)
-	for _, want := range []string{"floor-durable p50", "floor-durable p99", "p99 / floor", "p99 / durable", "3.00×", "2.50×"} {
+	for _, want := range []string{"floor-durable p50", "floor-durable p99", "p99 / floor", "p99 / durable", "3.00×", "2.50×",
+		"… server frame → ack", "0.61 ms", "1.87 ms"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
 	}
 	t.Logf("\n%s", table.String())
 	b, err := json.Marshal(rep)
-	if err != nil || !strings.Contains(string(b), `"p99_ratios_server_over_durable_floor":[{"sessions":10,"turn_to_ack":2,`) {
+	if err != nil || !strings.Contains(string(b), `"p99_ratios_server_over_durable_floor":[{"sessions":10,"turn_to_ack":2,`) ||
+		!strings.Contains(string(b), `"server_frame_to_ack":{"n":40,"p50_ms":0.61,"p99_ms":1.87}`) || strings.Count(string(b), "server_frame_to_ack") != 1 {
 		t.Errorf("JSON: %v %s", err, b)
 	}
+}
+
+func TestParseHistogramAndQuantile(t *testing.T) {
+	text := "# HELP faultmaven_ws_ack_seconds x\n# TYPE faultmaven_ws_ack_seconds histogram\n" +
+		`faultmaven_ws_ack_seconds_bucket{le="0.001"} 50` + "\n" +
+		`faultmaven_ws_ack_seconds_bucket{le="0.002"} 90` + "\n" +
+		`faultmaven_ws_ack_seconds_bucket{le="0.004"} 100` + "\n" +
+		`faultmaven_ws_ack_seconds_bucket{le="+Inf"} 100` + "\n" +
+		"faultmaven_ws_ack_seconds_sum 0.1\nfaultmaven_ws_ack_seconds_count 100\n" +
+		`faultmaven_ws_ack_seconds_other_bucket{le="1"} 7` + "\n"
+	h, err := parseHistogram(strings.NewReader(text), "faultmaven_ws_ack_seconds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.total() != 100 || len(h.le) != 4 {
+		t.Fatalf("histogram %+v", h)
+	}
+	for _, c := range []struct{ q, want float64 }{
+		{0.5, 0.001},   // the 50th observation closes the first bucket
+		{0.25, 0.0005}, // halfway through the first bucket, from 0
+		{0.7, 0.0015},  // halfway through the second
+		{0.95, 0.003},  // halfway through the third
+		{0.99, 0.0038}, // 9 of 10 through the third
+		{1, 0.004},     // the last observation
+	} {
+		if got := h.quantile(c.q); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("quantile(%v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+	// Observations past the last finite bound report that bound.
+	inf, err := parseHistogram(strings.NewReader(`x_bucket{le="1"} 1`+"\n"+`x_bucket{le="+Inf"} 10`+"\n"), "x")
+	if err != nil || inf.quantile(0.99) != 1 {
+		t.Errorf("quantile in +Inf: %v, %v", inf.quantile(0.99), err)
+	}
+	empty, err := parseHistogram(strings.NewReader(`x_bucket{le="+Inf"} 0`+"\n"), "x")
+	if err != nil || empty.quantile(0.5) != 0 {
+		t.Errorf("empty histogram: %v, %v", empty.quantile(0.5), err)
+	}
+	for name, bad := range map[string]string{
+		"missing":      "y_bucket{le=\"+Inf\"} 1\n",
+		"no +Inf":      `x_bucket{le="1"} 1` + "\n",
+		"out of order": `x_bucket{le="2"} 1` + "\n" + `x_bucket{le="1"} 2` + "\n" + `x_bucket{le="+Inf"} 2` + "\n",
+		"count falls":  `x_bucket{le="1"} 5` + "\n" + `x_bucket{le="+Inf"} 4` + "\n",
+		"bad count":    `x_bucket{le="1"} many` + "\n" + `x_bucket{le="+Inf"} 4` + "\n",
+		"NaN bound":    `x_bucket{le="NaN"} 1` + "\n" + `x_bucket{le="+Inf"} 4` + "\n",
+		"labels":       `x_bucket{le="1",space="a"} 1` + "\n" + `x_bucket{le="+Inf"} 1` + "\n",
+		"negative":     `x_bucket{le="1"} -1` + "\n" + `x_bucket{le="+Inf"} 1` + "\n",
+	} {
+		if h, err := parseHistogram(strings.NewReader(bad), "x"); err == nil {
+			t.Errorf("%s: accepted as %+v", name, h)
+		}
+	}
+}
+
+// FuzzParseHistogram: any text either fails to parse or gives quantiles
+// that rise with q and stay within [0, the largest finite bound].
+func FuzzParseHistogram(f *testing.F) {
+	f.Add(`x_bucket{le="0.001"} 50` + "\n" + `x_bucket{le="0.002"} 90` + "\n" + `x_bucket{le="+Inf"} 100` + "\n")
+	f.Add(`x_bucket{le="+Inf"} 0` + "\n")
+	f.Add(`x_bucket{le="1e-3"} 1e3` + "\n" + `x_bucket{le="+Inf"} 1e3` + "\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		h, err := parseHistogram(strings.NewReader(text), "x")
+		if err != nil {
+			return
+		}
+		maxFinite := 0.0
+		for _, le := range h.le {
+			if !math.IsInf(le, 1) {
+				maxFinite = math.Max(maxFinite, le)
+			}
+		}
+		prev := math.Inf(-1)
+		for _, q := range []float64{0.01, 0.5, 0.9, 0.99, 1} {
+			v := h.quantile(q)
+			if math.IsNaN(v) || v < 0 || v < prev-1e-9*math.Abs(prev) || v > maxFinite {
+				t.Fatalf("quantile(%v) = %v after %v; buckets %+v", q, v, prev, h)
+			}
+			prev = v
+		}
+	})
 }

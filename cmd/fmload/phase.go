@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -36,6 +37,10 @@ type result struct {
 	Ack   latency `json:"turn_to_ack"`
 	LLM   latency `json:"turn_to_llm_request"`
 	Delta latency `json:"chunk_to_delta"`
+	// ServerAck is the server's own frame read → ack written
+	// (faultmaven_ws_ack_seconds), so the client's ack can be split into
+	// the server's part and the rest (scheduling in either process).
+	ServerAck *histLatency `json:"server_frame_to_ack,omitempty"`
 
 	ActiveSec   float64        `json:"active_seconds"`
 	Turns       int            `json:"turns_completed"`
@@ -220,10 +225,23 @@ func (b *bench) runPhase(ctx context.Context, target string, n int) (*result, er
 
 	b.active(ctx, p, sessions, res)
 	logf("%d turns, %d failed, %.1f turns/s", res.Turns, res.Failed, res.TurnsPerSec)
-	if b.cfg.MetricsDir != "" {
-		path := filepath.Join(b.cfg.MetricsDir, fmt.Sprintf("metrics-%s-%d.txt", target, n))
-		if err := a.saveMetrics(ctx, path); err != nil {
-			logf("save /metrics: %v", err)
+	if b.cfg.MetricsDir != "" || target == targetServer {
+		text, err := a.metricsText(ctx)
+		if err != nil {
+			logf("read /metrics: %v", err)
+		}
+		if err == nil && b.cfg.MetricsDir != "" {
+			path := filepath.Join(b.cfg.MetricsDir, fmt.Sprintf("metrics-%s-%d.txt", target, n))
+			if err := os.WriteFile(path, text, 0o644); err != nil {
+				logf("save /metrics: %v", err)
+			}
+		}
+		if err == nil && target == targetServer {
+			if h, err := parseHistogram(bytes.NewReader(text), "faultmaven_ws_ack_seconds"); err != nil {
+				logf("server ack histogram: %v", err)
+			} else {
+				res.ServerAck = &histLatency{N: int(h.total()), P50: secondsMs(h.quantile(0.5)), P99: secondsMs(h.quantile(0.99))}
+			}
 		}
 	}
 	for _, s := range sessions {

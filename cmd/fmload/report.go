@@ -225,6 +225,20 @@ func printReport(w io.Writer, r *report) {
 			fmt.Fprintln(tw, line)
 		}
 		lat("turn → durable ack", func(x *result) latency { return x.Ack }, func(q ratios) float64 { return q.Ack })
+		if hasServerAck(cols) {
+			line := fmt.Sprintf("%-26s\t", "… server frame → ack")
+			for _, c := range cols {
+				if c.ServerAck != nil {
+					line += fmt.Sprintf("%.2f ms\t%.2f ms\t", c.ServerAck.P50, c.ServerAck.P99)
+				} else {
+					line += "\t\t"
+				}
+			}
+			for range qs { // empty ratio cells keep the columns aligned
+				line += "\t"
+			}
+			fmt.Fprintln(tw, line)
+		}
 		lat("turn → LLM request", func(x *result) latency { return x.LLM }, func(q ratios) float64 { return q.LLM })
 		lat("LLM chunk → client delta", func(x *result) latency { return x.Delta }, func(q ratios) float64 { return q.Delta })
 		row := func(name string, val func(*result) string) {
@@ -280,6 +294,17 @@ func printReport(w io.Writer, r *report) {
 	for _, e := range r.Errors {
 		fmt.Fprintln(w, "ERROR:", e)
 	}
+}
+
+// hasServerAck reports whether a column read the server's own ack
+// histogram.
+func hasServerAck(cols []*result) bool {
+	for _, c := range cols {
+		if c.ServerAck != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func kib(b float64) string { return fmt.Sprintf("%.1f KiB", b/1024) }

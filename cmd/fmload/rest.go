@@ -8,9 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -165,22 +165,99 @@ func (m goMem) used() int64 { return m.HeapInuse + m.StackInuse }
 // without the RSS growing.
 func (m goMem) reusable() int64 { return m.HeapIdle - m.HeapReleased }
 
-// saveMetrics writes the target's whole /metrics to path.
-func (a *api) saveMetrics(ctx context.Context, path string) error {
+// metricsText fetches the target's whole /metrics.
+func (a *api) metricsText(ctx context.Context) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/metrics", nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := a.hc.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return err
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: HTTP %d", resp.StatusCode)
 	}
-	return os.WriteFile(path, data, 0o644)
+	return io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+}
+
+// histogram is the cumulative buckets of one Prometheus histogram, in
+// ascending bound order, the last one +Inf.
+type histogram struct {
+	le, count []float64
+}
+
+// parseHistogram reads the buckets of the latency histogram name (bounds
+// in seconds, so not negative), which must carry no labels but le, from a
+// Prometheus text exposition.
+func parseHistogram(r io.Reader, name string) (histogram, error) {
+	var h histogram
+	prefix := name + `_bucket{le="`
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), prefix)
+		if !ok {
+			continue
+		}
+		bound, value, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			return histogram{}, fmt.Errorf("/metrics %s: malformed bucket %q", name, sc.Text())
+		}
+		le, err := strconv.ParseFloat(bound, 64)
+		if err == nil && (math.IsNaN(le) || le < 0) {
+			err = errors.New("not a duration") // the harness reads latency histograms only
+		}
+		if err != nil {
+			return histogram{}, fmt.Errorf("/metrics %s: bucket bound: %w", name, err)
+		}
+		c, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil || c < 0 || math.IsNaN(c) || math.IsInf(c, 0) {
+			return histogram{}, fmt.Errorf("/metrics %s: bucket count %q", name, value)
+		}
+		if n := len(h.le); n > 0 && (le <= h.le[n-1] || c < h.count[n-1]) {
+			return histogram{}, fmt.Errorf("/metrics %s: buckets out of order at le=%s", name, bound)
+		}
+		h.le, h.count = append(h.le, le), append(h.count, c)
+	}
+	if err := sc.Err(); err != nil {
+		return histogram{}, err
+	}
+	if n := len(h.le); n == 0 || !math.IsInf(h.le[n-1], 1) {
+		return histogram{}, fmt.Errorf("/metrics has no complete histogram %s", name)
+	}
+	return h, nil
+}
+
+// total is the number of observations.
+func (h histogram) total() float64 { return h.count[len(h.count)-1] }
+
+// quantile is the q-quantile (0 < q ≤ 1) of h, interpolated linearly
+// within its bucket as Prometheus' histogram_quantile does (the first
+// bucket starts at 0); one that falls in the +Inf bucket is reported as
+// the largest finite bound. With no observations it is 0.
+func (h histogram) quantile(q float64) float64 {
+	total := h.total()
+	if total == 0 {
+		return 0
+	}
+	rank := q * total
+	lo, below := 0.0, 0.0
+	for i, le := range h.le {
+		if h.count[i] >= rank {
+			if math.IsInf(le, 1) {
+				return lo
+			}
+			in := h.count[i] - below
+			if in == 0 {
+				return le
+			}
+			return lo + (le-lo)*(rank-below)/in
+		}
+		lo, below = le, h.count[i]
+	}
+	return lo
 }
 
 // goMemory reads the target's memory gauges from /metrics.

@@ -17,6 +17,17 @@ type latency struct {
 	Max float64 `json:"max_ms"`
 }
 
+// histLatency is a latency read from a target's histogram: p50 and p99
+// interpolated within buckets, so less exact than latency's.
+type histLatency struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50_ms"`
+	P99 float64 `json:"p99_ms"`
+}
+
+// secondsMs converts seconds to milliseconds, rounded to the microsecond.
+func secondsMs(s float64) float64 { return math.Round(s*1e6) / 1e3 }
+
 // percentile is the nearest-rank percentile (0 < q ≤ 1) of sorted samples.
 func percentile(sorted []time.Duration, q float64) time.Duration {
 	if len(sorted) == 0 {
