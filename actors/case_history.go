@@ -49,7 +49,7 @@ func (h *historyCache) add(m *casepb.MessageAdded) {
 	if h.off {
 		return
 	}
-	h.msgs = append(h.msgs, agent.HistoryMessage{Role: m.GetRole(), Content: m.GetContent(), Turn: int(m.GetTurnNumber())})
+	h.msgs = append(h.msgs, historyMessage(m))
 	h.bytes += len(m.GetContent())
 	if len(h.msgs) >= histKeep+historyMessages {
 		drop := len(h.msgs) - histKeep
@@ -90,6 +90,11 @@ func (h *historyCache) before(n, max int) (out []agent.HistoryMessage, ok bool) 
 		}
 	}
 	return out, true
+}
+
+// historyMessage is m as the agent's history holds it.
+func historyMessage(m *casepb.MessageAdded) agent.HistoryMessage {
+	return agent.HistoryMessage{Role: m.GetRole(), Content: m.GetContent(), Turn: int(m.GetTurnNumber())}
 }
 
 // noteHistory adds the committed events' messages to the cache, if the

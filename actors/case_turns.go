@@ -448,7 +448,7 @@ func (p *turnPrep) input() (agent.Input, error) {
 		}
 		hist = make([]agent.HistoryMessage, 0, len(msgs))
 		for _, m := range msgs {
-			hist = append(hist, agent.HistoryMessage{Role: m.GetRole(), Content: m.GetContent(), Turn: int(m.GetTurnNumber())})
+			hist = append(hist, historyMessage(m))
 		}
 	}
 	var err error

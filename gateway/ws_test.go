@@ -738,13 +738,12 @@ func TestWSIdleConnectionHasNoWriterAndIsPinged(t *testing.T) {
 
 	// A silent client (it only answers pings, inside reads) stays connected
 	// for well over pongWait: the timer's pings keep extending the deadline.
-	// (Generous margins: a ping may be late on a loaded machine, but not
-	// by a second.)
+	// Staying open that long needs the timer to have re-armed at least once.
 	if _, err := c.readFrame(2500 * time.Millisecond); err == nil || !isTimeout(err) {
 		t.Fatalf("idle read: %v, want a timeout with the connection open", err)
 	}
-	if n := pings.Load(); n < 10 {
-		t.Fatalf("%d pings in 2.5 s at a 50 ms period", n)
+	if n := pings.Load(); n < 2 {
+		t.Fatalf("%d pings: the ping timer did not re-arm", n)
 	}
 	if writing() {
 		t.Fatal("a writer runs on an idle connection")

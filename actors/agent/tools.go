@@ -160,42 +160,36 @@ var toolSpecs = []toolSpec{
 	},
 }
 
-// preparedTools holds the tools with a fixed schema, encoded once
+// preparedTools are the tools with a fixed schema, encoded once
 // (llm.PrepareTool) the first time a turn offers tools: every request
 // offers most of them, and their encoding was a visible share of a turn's
 // CPU. toolSpecs is complete by then (init appends the evidence tools).
-var preparedTools struct {
-	once   sync.Once
-	byName map[string]llm.Tool
-}
+var preparedTools = sync.OnceValue(func() map[string]llm.Tool {
+	m := make(map[string]llm.Tool, len(toolSpecs))
+	for i := range toolSpecs {
+		if s := &toolSpecs[i]; s.params == nil {
+			m[s.name] = prepare(llm.Tool{Name: s.name, Description: s.description, Parameters: s.schema})
+		}
+	}
+	return m
+})
 
 // tool is s's definition for the next request of t.
 func (s *toolSpec) tool(t *turn) llm.Tool {
 	if s.params != nil {
-		tl, err := llm.PrepareTool(llm.Tool{Name: s.name, Description: s.description, Parameters: s.params(t)})
-		if err != nil {
-			// The schemas are this package's own maps of strings and
-			// numbers; encoding cannot fail. If it ever did, the request
-			// encodes the tool again and reports the error.
-			return llm.Tool{Name: s.name, Description: s.description, Parameters: s.params(t)}
-		}
-		return tl
+		return prepare(llm.Tool{Name: s.name, Description: s.description, Parameters: s.params(t)})
 	}
-	preparedTools.once.Do(func() {
-		preparedTools.byName = make(map[string]llm.Tool, len(toolSpecs))
-		for i := range toolSpecs {
-			sp := &toolSpecs[i]
-			if sp.params != nil {
-				continue
-			}
-			tl := llm.Tool{Name: sp.name, Description: sp.description, Parameters: sp.schema}
-			if p, err := llm.PrepareTool(tl); err == nil {
-				tl = p
-			}
-			preparedTools.byName[sp.name] = tl
-		}
-	})
-	return preparedTools.byName[s.name]
+	return preparedTools()[s.name]
+}
+
+// prepare encodes tl once for every request that offers it. The schemas
+// are this package's own maps of strings and numbers, so encoding cannot
+// fail; if it ever did, the request would encode tl again and report it.
+func prepare(tl llm.Tool) llm.Tool {
+	if p, err := llm.PrepareTool(tl); err == nil {
+		return p
+	}
+	return tl
 }
 
 func object(props map[string]any, required ...string) map[string]any {

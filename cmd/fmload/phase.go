@@ -240,7 +240,8 @@ func (b *bench) runPhase(ctx context.Context, target string, n int) (*result, er
 			if h, err := parseHistogram(bytes.NewReader(text), "faultmaven_ws_ack_seconds"); err != nil {
 				logf("server ack histogram: %v", err)
 			} else {
-				res.ServerAck = &histLatency{N: int(h.total()), P50: secondsMs(h.quantile(0.5)), P99: secondsMs(h.quantile(0.99))}
+				at := func(q float64) float64 { return ms(time.Duration(h.quantile(q) * float64(time.Second))) }
+				res.ServerAck = &histLatency{N: int(h.total()), P50: at(0.5), P99: at(0.99)}
 			}
 		}
 	}

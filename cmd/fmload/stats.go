@@ -25,9 +25,6 @@ type histLatency struct {
 	P99 float64 `json:"p99_ms"`
 }
 
-// secondsMs converts seconds to milliseconds, rounded to the microsecond.
-func secondsMs(s float64) float64 { return math.Round(s*1e6) / 1e3 }
-
 // percentile is the nearest-rank percentile (0 < q ≤ 1) of sorted samples.
 func percentile(sorted []time.Duration, q float64) time.Duration {
 	if len(sorted) == 0 {
