@@ -139,7 +139,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if s.ws != nil {
-		s.ws.endUser(userID) // their tokens are revoked: so are their open connections
+		s.ws.EndUser(userID) // their tokens are revoked: so are their open connections
 	}
 	writeJSON(w, http.StatusOK, logoutResponse{AllSessionsEnded: true, Message: "Logged out", RevokedTokens: n})
 	return nil

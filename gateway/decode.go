@@ -7,12 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/faultmaven/faultmaven/actors"
+	"github.com/faultmaven/faultmaven/gateway/ws"
 )
 
 // Request decoding. Each body type has one decoder that is a pure function
@@ -72,29 +72,9 @@ func jsonError(err error) error {
 		if typ.Field == "" {
 			return validation("The request body must be a JSON object")
 		}
-		return validation(fmt.Sprintf("%s must be %s", typ.Field, kindName(typ.Type)))
+		return validation(fmt.Sprintf("%s must be %s", typ.Field, ws.KindName(typ.Type)))
 	}
 	return &Error{CodeMalformedJSON, "The request body could not be read as JSON"}
-}
-
-func kindName(t reflect.Type) string {
-	if t == nil {
-		return "a different type"
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	}
-	return "a different type"
 }
 
 // checkText enforces a character cap and refuses control characters in

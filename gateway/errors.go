@@ -13,6 +13,7 @@ import (
 	"github.com/faultmaven/faultmaven/embed"
 	"github.com/faultmaven/faultmaven/gateway/auth"
 	"github.com/faultmaven/faultmaven/gateway/session"
+	"github.com/faultmaven/faultmaven/gateway/ws"
 )
 
 // Error is everything a client is told about a failed request: a stable
@@ -102,23 +103,23 @@ var statusByCode = map[string]int{
 // are lower snake case (docs/protocol.md). A case the caller may not see is
 // "not_found", like one that does not exist.
 var wsCodeByCode = map[string]string{
-	CodeMalformedJSON:     wsErrMalformed,
-	CodeMalformedForm:     wsErrMalformed,
-	CodeValidation:        wsErrInvalid,
-	CodeNotAuthenticated:  wsErrUnauthorized,
-	CodeInvalidToken:      wsErrUnauthorized,
-	CodeNotFound:          wsErrNotFound,
-	CodeCaseNotFound:      wsErrNotFound,
-	CodeFileNotFound:      wsErrNotFound,
+	CodeMalformedJSON:     ws.CodeMalformed,
+	CodeMalformedForm:     ws.CodeMalformed,
+	CodeValidation:        ws.CodeInvalid,
+	CodeNotAuthenticated:  ws.CodeUnauthorized,
+	CodeInvalidToken:      ws.CodeUnauthorized,
+	CodeNotFound:          ws.CodeNotFound,
+	CodeCaseNotFound:      ws.CodeNotFound,
+	CodeFileNotFound:      ws.CodeNotFound,
 	CodeInvalidTransition: "invalid_transition",
 	CodeTooLarge:          "too_large",
-	CodeRateLimited:       wsErrRateLimited,
+	CodeRateLimited:       ws.CodeRateLimited,
 	CodeCaseDegraded:      "case_degraded",
 	CodeCaseFailed:        "case_failed",
 	CodeUnavailable:       "unavailable",
 	CodeTimeout:           "timeout",
 	CodeClientClosed:      "cancelled",
-	CodeInternal:          wsErrInternal,
+	CodeInternal:          ws.CodeInternal,
 }
 
 // WSCode is the error-frame code for an error code: the table above, else
@@ -130,7 +131,7 @@ func WSCode(code string) string {
 	if _, ok := statusByCode[code]; ok {
 		return strings.ToLower(code)
 	}
-	return wsErrInternal
+	return ws.CodeInternal
 }
 
 // HTTPStatus is the status sent with an error code; unknown codes are 500.
@@ -152,6 +153,14 @@ var (
 	errCaseNotFound     = &Error{CodeCaseNotFound, "Case not found"}
 	errFileNotFound     = &Error{CodeFileNotFound, "File not found"}
 	errInternal         = &Error{CodeInternal, "internal error"}
+)
+
+// Refusals of a WebSocket upgrade (package ws's errors).
+var (
+	errOriginRefused = &Error{CodeOriginRefused, "This Origin may not open a WebSocket to this server; add it to the allowed origins"}
+	errBadHandshake  = &Error{CodeBadHandshake, "This endpoint speaks WebSocket: send a WebSocket upgrade request"}
+	errTooManyConns  = &Error{CodeRateLimited, "Too many open WebSocket connections for this user"}
+	errShuttingDown  = &Error{CodeUnavailable, "The server is shutting down"}
 )
 
 // validation returns a 422 error with a reason fit to show the user.
@@ -181,6 +190,16 @@ func ClientError(err error) (e Error, internal bool) {
 		return Error{CodeValidation, "The file is empty (0 bytes); nothing was stored"}, false
 	case errors.Is(err, evidence.ErrInvalidInput):
 		return Error{CodeValidation, reason(err, evidence.ErrInvalidInput, "Invalid file")}, false
+	case errors.Is(err, ws.ErrAttachmentNotFound):
+		return Error{CodeFileNotFound, reason(err, ws.ErrAttachmentNotFound, "File not found")}, false
+	case errors.Is(err, ws.ErrOriginRefused):
+		return *errOriginRefused, false
+	case errors.Is(err, ws.ErrBadHandshake):
+		return *errBadHandshake, false
+	case errors.Is(err, ws.ErrTooManyConns):
+		return *errTooManyConns, false
+	case errors.Is(err, ws.ErrShuttingDown):
+		return *errShuttingDown, false
 	case errors.Is(err, embed.ErrNotFound):
 		return Error{CodeDocumentNotFound, "Document not found"}, false
 	case errors.Is(err, embed.ErrForbidden):

@@ -17,6 +17,7 @@ import (
 	"github.com/faultmaven/faultmaven/actors/evidence"
 	"github.com/faultmaven/faultmaven/gateway/auth"
 	"github.com/faultmaven/faultmaven/gateway/session"
+	"github.com/faultmaven/faultmaven/gateway/ws"
 )
 
 func TestClientErrorTable(t *testing.T) {
@@ -52,6 +53,11 @@ func TestClientErrorTable(t *testing.T) {
 		{evidence.ErrTooLarge, 413, CodeTooLarge, "The file is too large"},
 		{wrap(evidence.ErrEmpty), 422, CodeValidation, "The file is empty (0 bytes); nothing was stored"},
 		{fmt.Errorf("%w: upload source \"x\" (want file_upload, …)", evidence.ErrInvalidInput), 422, CodeValidation, `upload source "x" (want file_upload, …)`},
+		{ws.ErrOriginRefused, 403, CodeOriginRefused, "This Origin may not open a WebSocket to this server; add it to the allowed origins"},
+		{ws.ErrBadHandshake, 400, CodeBadHandshake, "This endpoint speaks WebSocket: send a WebSocket upgrade request"},
+		{ws.ErrTooManyConns, 429, CodeRateLimited, "Too many open WebSocket connections for this user"},
+		{ws.ErrShuttingDown, 503, CodeUnavailable, "The server is shutting down"},
+		{fmt.Errorf("%w: attachment f_1 is not a file uploaded to this case", ws.ErrAttachmentNotFound), 404, CodeFileNotFound, "attachment f_1 is not a file uploaded to this case"},
 		{errors.New("pebble: disk on fire at /var/lib/x"), 500, CodeInternal, "internal error"},
 	} {
 		t.Run(tc.err.Error(), func(t *testing.T) {
@@ -76,8 +82,23 @@ func TestClientErrorTable(t *testing.T) {
 }
 
 func TestFileNotFoundOverWebSocket(t *testing.T) {
-	if got := WSCode(CodeFileNotFound); got != wsErrNotFound {
-		t.Fatalf("FILE_NOT_FOUND is %q over the WebSocket, want %q", got, wsErrNotFound)
+	if got := WSCode(CodeFileNotFound); got != ws.CodeNotFound {
+		t.Fatalf("FILE_NOT_FOUND is %q over the WebSocket, want %q", got, ws.CodeNotFound)
+	}
+}
+
+func TestWSCodeTable(t *testing.T) {
+	for code := range statusByCode {
+		fc := WSCode(code)
+		if fc == "" || fc != strings.ToLower(fc) || strings.ContainsAny(fc, " -") {
+			t.Errorf("%s maps to %q, not a lower snake code", code, fc)
+		}
+		if fc == ws.CodeInternal && HTTPStatus(code) < 500 {
+			t.Errorf("client error %s shows as internal on the WebSocket", code)
+		}
+	}
+	if WSCode(CodeCaseNotFound) != ws.CodeNotFound || WSCode("NEVER_HEARD_OF") != ws.CodeInternal {
+		t.Fatal("not_found / unknown codes")
 	}
 }
 

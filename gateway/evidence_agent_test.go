@@ -13,6 +13,8 @@ import (
 
 	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
 	"github.com/faultmaven/faultmaven/actors/evidence"
+	"github.com/faultmaven/faultmaven/gateway/ws"
+	"github.com/faultmaven/faultmaven/gateway/ws/wstest"
 	"github.com/faultmaven/faultmaven/persistence"
 )
 
@@ -195,7 +197,7 @@ func TestWSTurnAttachments(t *testing.T) {
 	bobFile := e.uploaded(bob, bobCase, "bob.log", "2024-05-01T03:12:00Z ERROR bob's own\n")["file_id"].(string)
 
 	c := e.connect(alice)
-	c.subscribe(id, 0)
+	c.Subscribe(id, 0)
 
 	// Unknown ids, another case's file, and a case that is not hers.
 	for _, tc := range []struct {
@@ -206,20 +208,20 @@ func TestWSTurnAttachments(t *testing.T) {
 		{id, []string{fid, bobFile}},
 		{bobCase, []string{bobFile}},
 	} {
-		f := turnFrame(tc.caseID, "m-bad", "look")
+		f := wstest.TurnFrame(tc.caseID, "m-bad", "look")
 		f["attachments"] = tc.atts
-		c.send(f)
-		c.wantError(wsErrNotFound, "m-bad")
+		c.Send(f)
+		c.WantError(ws.CodeNotFound, "m-bad")
 	}
 	if row := decode[map[string]any](t, e.call("GET", "/api/v1/cases/"+id, alice, "")); row["current_turn"] != float64(0) {
 		t.Fatalf("a refused turn was stored: %v", row)
 	}
 
 	e.llm.Enqueue(llmtest.Reply{Content: "The disk is full."})
-	f := turnFrame(id, "m-1", "")
+	f := wstest.TurnFrame(id, "m-1", "")
 	f["attachments"] = []string{fid, fid}
-	c.send(f)
-	frames := c.until(isTurnDone)
+	c.Send(f)
+	frames := c.Until(isTurnDone)
 	var ev []evidenceEvent
 	for _, fr := range frames {
 		if fr.Type == "event" && fr.Kind == "evidence" {

@@ -27,6 +27,7 @@ import (
 	"github.com/faultmaven/faultmaven/embed"
 	"github.com/faultmaven/faultmaven/gateway/auth"
 	"github.com/faultmaven/faultmaven/gateway/session"
+	"github.com/faultmaven/faultmaven/gateway/ws"
 	"github.com/faultmaven/faultmaven/persistence"
 )
 
@@ -76,6 +77,8 @@ type envOption struct {
 	// authNow, when set, is the auth service's clock (token issue and
 	// expiry checks).
 	authNow func() time.Time
+	// tuneWS, when set, adjusts the WebSocket clocks and limits.
+	tuneWS func(*ws.Config)
 }
 
 func newEnv(t testing.TB, cfg Config, opts ...func(*envOption)) *env {
@@ -156,10 +159,10 @@ func newEnv(t testing.TB, cfg Config, opts ...func(*envOption)) *env {
 	reg := prometheus.NewRegistry()
 	e := &env{t: t, auth: authSvc, sess: sessSvc, cases: cases, evid: evid, kb: kb, db: store, dataDir: dataDir,
 		logs: logs, reg: reg, ready: o.ready}
-	srv, err := New(cfg, Deps{
+	srv, err := newServer(cfg, Deps{
 		Logger: zap.New(core), Auth: authSvc, Sessions: sessSvc, Cases: cases, Evidence: evid, Knowledge: kb,
 		Ready: o.ready, Gatherer: reg, Registerer: reg,
-	})
+	}, o.tuneWS)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/faultmaven/faultmaven/gateway/ws"
 )
 
 // httpMetrics are the gateway's Prometheus series. Labels are bounded: the
@@ -96,6 +98,14 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 		}
 	}
 	return c, err
+}
+
+// wsMetrics are the WebSocket series, for the hub to update.
+func (m *httpMetrics) wsMetrics() ws.Metrics {
+	return ws.Metrics{
+		Connections: m.wsActive, FramesIn: m.wsFramesIn, FramesOut: m.wsFramesOut,
+		Coalesced: m.wsCoalesced, SlowCloses: m.wsSlow, Refused: m.wsRefused, AckSeconds: m.wsAck,
+	}
 }
 
 func (m *httpMetrics) observe(method, route string, status int, d time.Duration) {

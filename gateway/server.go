@@ -9,6 +9,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/faultmaven/faultmaven/gateway/ws"
 )
 
 // Deps are the services the gateway serves. Auth, Sessions, Cases and
@@ -45,7 +47,7 @@ type Server struct {
 	metrics    *httpMetrics
 	origins    originMatcher
 	limit      limiters
-	ws         *wsHub
+	ws         *ws.Hub
 	// wsOrigins are the browser origins allowed to open a WebSocket.
 	wsOrigins originMatcher
 
@@ -56,7 +58,11 @@ type Server struct {
 
 // New checks cfg and deps, applies defaults and builds the router with every
 // route of the copilot contract this package serves.
-func New(cfg Config, deps Deps) (*Server, error) {
+func New(cfg Config, deps Deps) (*Server, error) { return newServer(cfg, deps, nil) }
+
+// newServer is New; tuneWS, when not nil, adjusts the WebSocket hub's
+// clocks and limits before the hub is built (tests shorten them).
+func newServer(cfg Config, deps Deps, tuneWS func(*ws.Config)) (*Server, error) {
 	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -103,7 +109,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		wsOrigins:  newOriginMatcher(cfg.WSOrigins),
 	}
 	s.limit = s.newLimiters()
-	s.ws = s.newWSHub()
+	if s.ws, err = s.newWSHub(tuneWS); err != nil {
+		return nil, fmt.Errorf("gateway: websocket: %w", err)
+	}
 	s.routes()
 	return s, nil
 }
@@ -152,7 +160,7 @@ func (s *Server) routes() {
 
 	// WebSocket protocol v1: authenticates on the upgrade request or with
 	// its first frame, so it sits outside the authenticated group.
-	r.Get("/api/v1/ws", s.serveWS)
+	r.Get("/api/v1/ws", s.ws.ServeHTTP)
 
 	// Sessions may be created before login (§3.1).
 	r.With(s.optionalAuth).Post("/api/v1/sessions", s.handle(s.createSession))

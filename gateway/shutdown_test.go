@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
+	"github.com/faultmaven/faultmaven/gateway/ws/wstest"
 )
 
 // Regression tests for two shutdown hangs found from the gateway (fixed in
@@ -44,7 +45,7 @@ func TestActorsShutdownWithATurnInFlight(t *testing.T) {
 	e.llm.Enqueue(llmtest.Reply{Content: "late", TTFT: 30 * time.Second})
 	body, ctype := multipartBody(t, formPart{name: "query", content: "hello"})
 	wantStatus(t, e.postTurn(tok, id, body, ctype), http.StatusAccepted)
-	waitFor(t, 5*time.Second, "the LLM request", func() bool { return e.llm.RequestCount() == 1 })
+	wstest.WaitFor(t, 5*time.Second, "the LLM request", func() bool { return e.llm.RequestCount() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if err := e.cases.Shutdown(ctx); err != nil {

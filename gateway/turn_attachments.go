@@ -76,12 +76,17 @@ func evidenceRefs(files []evidence.File) []actors.EvidenceRef {
 	}
 	out := make([]actors.EvidenceRef, 0, len(files))
 	for _, f := range files {
-		out = append(out, actors.EvidenceRef{
-			FileID: f.FileID, Filename: f.Filename, SHA256: f.SHA256, SizeBytes: f.SizeBytes,
-			Kind: string(f.Kind), UploadSource: f.UploadSource, Summary: f.Summary,
-		})
+		out = append(out, evidenceRef(f))
 	}
 	return out
+}
+
+// evidenceRef is one file as the case records it with the message.
+func evidenceRef(f evidence.File) actors.EvidenceRef {
+	return actors.EvidenceRef{
+		FileID: f.FileID, Filename: f.Filename, SHA256: f.SHA256, SizeBytes: f.SizeBytes,
+		Kind: string(f.Kind), UploadSource: f.UploadSource, Summary: f.Summary,
+	}
 }
 
 // turnAttachments rebuilds attachments_processed of a turn from the case's

@@ -17,6 +17,7 @@ import (
 
 	"github.com/faultmaven/faultmaven/actors"
 	"github.com/faultmaven/faultmaven/actors/evidence"
+	"github.com/faultmaven/faultmaven/gateway/ws"
 )
 
 // REST turns (contract §5): POST /api/v1/cases/{case_id}/turns drives the
@@ -189,18 +190,18 @@ func outcomeUnknown(err error) bool {
 // restClientMsgID turns an Idempotency-Key into the turn's client_msg_id.
 // Keys longer than the case service accepts are hashed.
 func restClientMsgID(key string) string {
-	if len(reservedMsgPrefix)+len(key) <= maxClientMsgIDLen {
-		return reservedMsgPrefix + key
+	if len(ws.ReservedMsgPrefix)+len(key) <= ws.MaxClientMsgIDLen {
+		return ws.ReservedMsgPrefix + key
 	}
 	sum := sha256.Sum256([]byte(key))
-	return reservedMsgPrefix + "sha256:" + hex.EncodeToString(sum[:])
+	return ws.ReservedMsgPrefix + "sha256:" + hex.EncodeToString(sum[:])
 }
 
 func failReason(reason string) string {
 	if reason == "" {
 		return "The turn failed"
 	}
-	return truncateRunes(reason, maxReason)
+	return ws.TruncateRunes(reason, maxReason)
 }
 
 // Job ids name a turn: "turn.<case_id>.<turn>".

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
+	"github.com/faultmaven/faultmaven/gateway/ws/wstest"
 )
 
 // formPart is one part of a multipart turn body; disposition, when set,
@@ -217,7 +218,7 @@ func TestRESTTurnAsyncJob(t *testing.T) {
 		wantError(t, e.call("GET", "/api/v1/jobs/"+url.PathEscape(bad), tok, ""), http.StatusNotFound, CodeNotFound)
 	}
 	var done jobResponse
-	waitFor(t, 15*time.Second, "the job to complete", func() bool {
+	wstest.WaitFor(t, 15*time.Second, "the job to complete", func() bool {
 		rec := e.call("GET", "/api/v1/jobs/"+job, tok, "")
 		wantStatus(t, rec, http.StatusOK)
 		done = decode[jobResponse](t, rec)

@@ -6,29 +6,33 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/faultmaven/faultmaven/gateway/ws"
+	"github.com/faultmaven/faultmaven/gateway/ws/wstest"
 )
 
 // go test -run '^$' -bench WS -benchtime 200x ./gateway/
 //
 // Both ends run in this process on loopback, so the numbers include the
 // client's costs; the store is Pebble on an in-memory filesystem (no fsync).
+// The frame decoder's and encoder's micro-benchmarks are in gateway/ws.
 
 // BenchmarkWSTurnAck is one turn frame → its ack (the user message
 // durable), on a subscribed connection while earlier turns stream.
 func BenchmarkWSTurnAck(b *testing.B) {
 	e := newLiveEnv(b, Config{}, func(o *liveOption) {
-		o.tune = func(h *wsHub) { h.limits.rate, h.limits.burst = 1e9, 1e9 }
+		o.tune = func(c *ws.Config) { c.Limits.Rate, c.Limits.Burst = 1e9, 1e9 }
 	})
 	tok := e.register("bench").AccessToken
 	id := e.newCase(tok)
 	c := e.connect(tok)
-	c.subscribe(id, 0)
+	c.Subscribe(id, 0)
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := range b.N {
 		start := time.Now()
-		c.send(turnFrame(id, fmt.Sprintf("bench-%d", i), "ping the database"))
-		for f := c.next(); f.Type != "ack"; f = c.next() {
+		c.Send(wstest.TurnFrame(id, fmt.Sprintf("bench-%d", i), "ping the database"))
+		for f := c.Next(); f.Type != "ack"; f = c.Next() {
 		}
 		lat = append(lat, time.Since(start))
 	}
@@ -56,16 +60,6 @@ func BenchmarkWSIdleConnections(b *testing.B) {
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "heap-B/conn")
 	b.ReportMetric(float64(runtime.NumGoroutine()-goroutines)/float64(b.N), "goroutines/conn")
 	for _, c := range conns {
-		_ = c.conn.Close()
-	}
-}
-
-func BenchmarkDecodeClientFrame(b *testing.B) {
-	frame := []byte(`{"type":"turn","case_id":"case_01m8ajq27nzagcmptjs5fthja4","client_msg_id":"m-123","text":"db-1: no space left on device","attachments":[]}`)
-	b.ReportAllocs()
-	for range b.N {
-		if _, err := decodeClientFrame(frame); err != nil {
-			b.Fatal(err)
-		}
+		_ = c.Conn.Close()
 	}
 }

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +17,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
+	"github.com/faultmaven/faultmaven/gateway/ws"
+	"github.com/faultmaven/faultmaven/gateway/ws/wstest"
 )
 
 // Every test of this package must leave no goroutine behind: connection
@@ -33,8 +34,8 @@ type liveEnv struct {
 }
 
 type liveOption struct {
-	tune   func(h *wsHub) // adjust WebSocket clocks and limits before serving
-	sndBuf int            // server socket send buffer (bytes) of the first accepted connection
+	tune   func(c *ws.Config) // adjust WebSocket clocks and limits before serving
+	sndBuf int                // server socket send buffer (bytes) of the first accepted connection
 	env    []func(*envOption)
 }
 
@@ -46,10 +47,7 @@ func newLiveEnv(t testing.TB, cfg Config, opts ...func(*liveOption)) *liveEnv {
 	}
 	fake := llmtest.New()
 	t.Cleanup(fake.Close) // after the cases have shut down: a turn may still be streaming
-	e := newEnv(t, cfg, append([]func(*envOption){func(eo *envOption) { eo.llm = fake }}, o.env...)...)
-	if o.tune != nil {
-		o.tune(e.srv.ws)
-	}
+	e := newEnv(t, cfg, append([]func(*envOption){func(eo *envOption) { eo.llm, eo.tuneWS = fake, o.tune }}, o.env...)...)
 	ts := httptest.NewUnstartedServer(e.h)
 	if o.sndBuf > 0 {
 		ts.Listener = &smallBufListener{Listener: ts.Listener, sndBuf: o.sndBuf}
@@ -86,23 +84,7 @@ func (l *smallBufListener) Accept() (net.Conn, error) {
 func (e *liveEnv) wsURL() string { return "ws" + strings.TrimPrefix(e.ts.URL, "http") + "/api/v1/ws" }
 
 // frame is any server frame, decoded loosely for assertions.
-type frame struct {
-	Type        string          `json:"type"`
-	CaseID      string          `json:"case_id"`
-	Seq         uint64          `json:"seq"`
-	Kind        string          `json:"kind"`
-	Data        json.RawMessage `json:"data"`
-	Turn        int             `json:"turn"`
-	Text        string          `json:"text"`
-	HeadSeq     *uint64         `json:"head_seq"`
-	Code        string          `json:"code"`
-	Message     string          `json:"message"`
-	Ref         string          `json:"ref"`
-	ClientMsgID string          `json:"client_msg_id"`
-	Protocol    int             `json:"protocol"`
-	UserID      string          `json:"user_id"`
-	raw         string
-}
+type frame = wstest.Frame
 
 // messageData is the data of an event of kind "message".
 type messageData struct {
@@ -113,171 +95,31 @@ type messageData struct {
 	ClientMsgID string `json:"client_msg_id"`
 }
 
-func (f frame) message(t *testing.T) messageData {
+// messageOf is the data of f, which must be a message event.
+func messageOf(t *testing.T, f frame) messageData {
 	t.Helper()
 	var m messageData
 	if f.Kind != "message" || json.Unmarshal(f.Data, &m) != nil {
-		t.Fatalf("not a message event: %s", f.raw)
+		t.Fatalf("not a message event: %s", f.Raw)
 	}
 	return m
 }
 
-// wsClient is a test's end of a connection; only the test goroutine uses it.
-type wsClient struct {
-	t    testing.TB
-	conn *websocket.Conn
-}
+// wsClient is a test's end of a connection.
+type wsClient = wstest.Client
 
 // dialWS connects; token != "" authenticates on the upgrade request. hdr
 // adds headers (Origin, ...). It returns the handshake response even when
 // the upgrade is refused.
 func (e *liveEnv) dialWS(token string, hdr http.Header, dialer *websocket.Dialer) (*wsClient, *http.Response, error) {
 	e.t.Helper()
-	if hdr == nil {
-		hdr = http.Header{}
-	}
-	if token != "" {
-		hdr.Set("Authorization", "Bearer "+token)
-	}
-	if dialer == nil {
-		dialer = &websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	}
-	conn, resp, err := dialer.Dial(e.wsURL(), hdr)
-	if resp != nil && resp.Body != nil {
-		e.t.Cleanup(func() { _ = resp.Body.Close() })
-	}
-	if err != nil {
-		return nil, resp, err
-	}
-	e.t.Cleanup(func() { _ = conn.Close() })
-	return &wsClient{t: e.t, conn: conn}, resp, nil
+	return wstest.Dial(e.t, e.wsURL(), token, hdr, dialer)
 }
 
 // connect dials with the bearer header and reads the ready frame.
 func (e *liveEnv) connect(token string) *wsClient {
 	e.t.Helper()
-	c, resp, err := e.dialWS(token, nil, nil)
-	if err != nil {
-		e.t.Fatalf("dial: %v (response %v)", err, resp)
-	}
-	if f := c.next(); f.Type != "ready" || f.Protocol != 1 || f.UserID == "" {
-		e.t.Fatalf("want ready, got %s", f.raw)
-	}
-	return c
-}
-
-func (c *wsClient) sendRaw(s string) {
-	c.t.Helper()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
-		c.t.Fatalf("write %q: %v", s, err)
-	}
-}
-
-func (c *wsClient) send(v any) {
-	c.t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.sendRaw(string(b))
-}
-
-// readFrame reads one frame within d.
-func (c *wsClient) readFrame(d time.Duration) (frame, error) {
-	_ = c.conn.SetReadDeadline(time.Now().Add(d))
-	mt, b, err := c.conn.ReadMessage()
-	if err != nil {
-		return frame{}, err
-	}
-	if mt != websocket.TextMessage {
-		return frame{}, errors.New("binary frame from server")
-	}
-	var f frame
-	if err := json.Unmarshal(b, &f); err != nil {
-		return frame{}, err
-	}
-	f.raw = string(b)
-	return f, nil
-}
-
-// next reads one frame or fails the test after 10 s.
-func (c *wsClient) next() frame {
-	c.t.Helper()
-	f, err := c.readFrame(10 * time.Second)
-	if err != nil {
-		c.t.Fatalf("read frame: %v", err)
-	}
-	return f
-}
-
-// until reads frames until stop accepts one; it returns all of them, the
-// accepted one last.
-func (c *wsClient) until(stop func(frame) bool) []frame {
-	c.t.Helper()
-	var got []frame
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		f := c.next()
-		got = append(got, f)
-		if stop(f) {
-			return got
-		}
-	}
-	c.t.Fatalf("no matching frame within 20s; got %d frames", len(got))
-	return nil
-}
-
-// expectClose reads (discarding frames) until the server closes with code.
-func (c *wsClient) expectClose(code int) []frame {
-	c.t.Helper()
-	var got []frame
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		f, err := c.readFrame(time.Until(deadline))
-		if err == nil {
-			got = append(got, f)
-			continue
-		}
-		var ce *websocket.CloseError
-		if errors.As(err, &ce) {
-			if ce.Code != code {
-				c.t.Fatalf("close code %d (%q), want %d", ce.Code, ce.Text, code)
-			}
-			return got
-		}
-		c.t.Fatalf("want close %d, got %v after %d frames", code, err, len(got))
-	}
-	c.t.Fatalf("no close within 20s")
-	return nil
-}
-
-// roundTrip proves the connection still works: ping → pong.
-func (c *wsClient) roundTrip() {
-	c.t.Helper()
-	c.send(map[string]string{"type": "ping"})
-	if f := c.next(); f.Type != "pong" {
-		c.t.Fatalf("want pong, got %s", f.raw)
-	}
-}
-
-func (c *wsClient) subscribe(caseID string, since uint64) []frame {
-	c.t.Helper()
-	c.send(map[string]any{"type": "subscribe", "case_id": caseID, "since_seq": since})
-	frames := c.until(func(f frame) bool { return f.Type == "subscribed" || f.Type == "error" })
-	if last := frames[len(frames)-1]; last.Type != "subscribed" || last.CaseID != caseID || last.HeadSeq == nil {
-		c.t.Fatalf("subscribe %s: %s", caseID, last.raw)
-	}
-	return frames
-}
-
-func (c *wsClient) wantError(code, ref string) frame {
-	c.t.Helper()
-	f := c.next()
-	if f.Type != "error" || f.Code != code || f.Ref != ref || f.Message == "" {
-		c.t.Fatalf("want error %s ref %q, got %s", code, ref, f.raw)
-	}
-	return f
+	return wstest.Connect(e.t, e.wsURL(), token)
 }
 
 // newCase creates a case over REST for the owner of token.
@@ -286,18 +128,6 @@ func (e *env) newCase(token string) string {
 	rec := e.call("POST", "/api/v1/cases", token, `{"title":"disk full on db-1"}`)
 	wantStatus(e.t, rec, http.StatusCreated)
 	return decode[map[string]any](e.t, rec)["case_id"].(string)
-}
-
-// waitFor polls cond until it holds or fails the test after d.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // metricValue reads a counter or gauge.

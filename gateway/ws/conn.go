@@ -1,4 +1,4 @@
-package gateway
+package ws
 
 import (
 	"context"
@@ -25,47 +25,13 @@ import (
 // The writer runs only while there is something to write: the first frame
 // queued starts it and it ends once the queue is empty, so an idle
 // connection keeps one goroutine (the reader) and a timer that sends its
-// pings. At most one writer runs at a time (wsConn.writing); the last one
+// pings. At most one writer runs at a time (conn.writing); the last one
 // sends the close frame and closes writerDone.
 
-// wsTiming are the clocks of a connection (tests shorten them).
-type wsTiming struct {
-	writeWait   time.Duration // deadline of one write
-	pongWait    time.Duration // read deadline, extended by every pong and frame
-	pingPeriod  time.Duration // must be well below pongWait
-	authWait    time.Duration // time to send the auth frame
-	closeGrace  time.Duration // wait for the client's close reply before dropping TCP
-	callTimeout time.Duration // one call into the case or auth service
-}
-
-var defaultWSTiming = wsTiming{
-	writeWait: 10 * time.Second, pongWait: 60 * time.Second, pingPeriod: 25 * time.Second,
-	authWait: 10 * time.Second, closeGrace: time.Second, callTimeout: 15 * time.Second,
-}
-
-// wsLimits bound what one connection may cost.
-type wsLimits struct {
-	readLimit    int64   // bytes of one client frame (1009 beyond)
-	queueFrames  int     // outbound frames waiting for the writer
-	queueBytes   int     // and their approximate size
-	replayFrames int     // the same while a subscribe replays history
-	replayBytes  int     //
-	rate, burst  float64 // client frames per second, sustained and burst
-	maxSubs      int     // cases subscribed at once
-}
-
-var defaultWSLimits = wsLimits{
-	readLimit:   512 << 10,
-	queueFrames: 1024, queueBytes: 8 << 20,
-	replayFrames: 16384, replayBytes: 32 << 20,
-	rate: 30, burst: 60,
-	maxSubs: 64,
-}
-
-// wsItem is one queued outbound frame: a case frame, or (own != nil) one
+// item is one queued outbound frame: a case frame, or (own != nil) one
 // of the connection's own frames. A delta may carry the text of later
 // deltas merged into it (more), so a burst of tokens costs one frame.
-type wsItem struct {
+type item struct {
 	frame actors.Frame
 	own   any
 	more  *strings.Builder
@@ -79,20 +45,20 @@ const ownFrameSize = 128
 func frameSize(f *actors.Frame) int { return 96 + len(f.Data) + len(f.Text) }
 
 // joins reports whether delta f may be merged into it.
-func (it *wsItem) joins(f *actors.Frame) bool {
+func (it *item) joins(f *actors.Frame) bool {
 	return it.own == nil && it.frame.Type == "delta" && f.Type == "delta" &&
 		it.frame.CaseID == f.CaseID && it.frame.Turn == f.Turn
 }
 
 // mergeText appends the text of a later delta of the same turn.
-func (it *wsItem) mergeText(text string) {
+func (it *item) mergeText(text string) {
 	if it.more == nil {
 		it.more = &strings.Builder{}
 	}
 	it.more.WriteString(text)
 }
 
-func (it *wsItem) merge(other wsItem) {
+func (it *item) merge(other item) {
 	it.mergeText(other.frame.Text)
 	if other.more != nil {
 		it.more.WriteString(other.more.String())
@@ -108,18 +74,17 @@ type pendingAck struct {
 	sent                bool
 }
 
-// wsConn is one WebSocket connection and the actors.Subscriber of every
+// conn is one WebSocket connection and the actors.Subscriber of every
 // case it subscribes to. Fields under "Reader-owned" are touched only by
 // the reader; those after mu only under it.
-type wsConn struct {
-	s      *Server
-	hub    *wsHub
-	ws     *websocket.Conn
-	info   *requestInfo
-	log    *zap.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
-	start  time.Time
+type conn struct {
+	hub       *Hub
+	ws        *websocket.Conn
+	requestID string // of the upgrade request
+	log       *zap.Logger
+	ctx       context.Context
+	cancel    context.CancelFunc
+	start     time.Time
 
 	// Reader-owned.
 	user   auth.Principal
@@ -131,8 +96,8 @@ type wsConn struct {
 	touched map[string]struct{} // cases we called Subscribe for: unsubscribed at the end
 
 	mu         sync.Mutex
-	queue      []wsItem
-	spare      []wsItem // the writer's last batch, emptied, for the next queue
+	queue      []item
+	spare      []item // the writer's last batch, emptied, for the next queue
 	queueBytes int
 	replaying  bool // a subscribe is replaying history: the larger limits apply
 	grace      bool // replay ended; the larger limits apply until the writer takes the queue
@@ -153,13 +118,13 @@ type wsConn struct {
 	writerDone chan struct{}
 }
 
-func newWSConn(s *Server, info *requestInfo) *wsConn {
-	ctx, cancel := context.WithCancel(s.ws.stop)
-	lim := s.ws.limits
-	return &wsConn{
-		s: s, hub: s.ws, info: info, ctx: ctx, cancel: cancel, start: time.Now(),
-		log:        s.log.Named("ws").With(zap.String("request_id", info.id)),
-		bucket:     tokenBucket{rate: lim.rate, burst: lim.burst},
+func newConn(h *Hub, requestID string) *conn {
+	ctx, cancel := context.WithCancel(h.stop)
+	lim := h.limits
+	return &conn{
+		hub: h, requestID: requestID, ctx: ctx, cancel: cancel, start: time.Now(),
+		log:        h.log.Named("ws").With(zap.String("request_id", requestID)),
+		bucket:     tokenBucket{rate: lim.Rate, burst: lim.Burst},
 		touched:    map[string]struct{}{},
 		subs:       map[string]struct{}{},
 		done:       make(chan struct{}),
@@ -175,7 +140,7 @@ func newWSConn(s *Server, info *requestInfo) *wsConn {
 // Deltas take the short path and keep this frame small: a case actor runs
 // each burst of messages on a fresh goroutine, whose stack would otherwise
 // have to grow (a copy) for every delta.
-func (c *wsConn) Deliver(f actors.Frame) bool {
+func (c *conn) Deliver(f actors.Frame) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
@@ -195,7 +160,7 @@ func (c *wsConn) Deliver(f actors.Frame) bool {
 			}
 			c.queue[q-1].mergeText(f.Text)
 			c.queueBytes += len(f.Text)
-			c.s.metrics.wsCoalesced.Inc()
+			c.hub.metrics.Coalesced.Inc()
 			return true
 		}
 	case "event":
@@ -212,7 +177,7 @@ func (c *wsConn) Deliver(f actors.Frame) bool {
 // turn the reader is submitting when the event is that turn's user message.
 //
 //go:noinline
-func (c *wsConn) eventWithAckLocked(f *actors.Frame) bool {
+func (c *conn) eventWithAckLocked(f *actors.Frame) bool {
 	p := c.ack
 	m, ok := isUserMessage(f.Data, p.clientMsgID)
 	if !ok {
@@ -226,13 +191,13 @@ func (c *wsConn) eventWithAckLocked(f *actors.Frame) bool {
 // caseErrorLocked queues a case's notice in the connection's error shape.
 //
 //go:noinline
-func (c *wsConn) caseErrorLocked(f *actors.Frame) bool {
+func (c *conn) caseErrorLocked(f *actors.Frame) bool {
 	code := strings.ToLower(f.Code)
 	switch f.Code {
 	case "CASE_RESTARTED":
-		code = wsErrCaseRestarted
+		code = CodeCaseRestarted
 	case "CASE_DELETED":
-		code = wsErrCaseDeleted
+		code = CodeCaseDeleted
 		delete(c.subs, f.CaseID) // the case has forgotten us too
 	}
 	return c.pushOwnLocked(errorFrame{Type: "error", Code: code, Message: f.Message, Ref: f.CaseID})
@@ -241,11 +206,11 @@ func (c *wsConn) caseErrorLocked(f *actors.Frame) bool {
 // fitsLocked reports whether frames more frames of size bytes fit. An
 // empty queue takes anything: one event may be larger than the byte bound
 // (a long answer) and must still reach a client that keeps up.
-func (c *wsConn) fitsLocked(frames, size int) bool {
+func (c *conn) fitsLocked(frames, size int) bool {
 	lim := c.hub.limits
-	maxFrames, maxBytes := lim.queueFrames, lim.queueBytes
+	maxFrames, maxBytes := lim.QueueFrames, lim.QueueBytes
 	if c.replaying || c.grace {
-		maxFrames, maxBytes = lim.replayFrames, lim.replayBytes
+		maxFrames, maxBytes = lim.ReplayFrames, lim.ReplayBytes
 	}
 	if len(c.queue)+frames > maxFrames {
 		return false
@@ -255,16 +220,16 @@ func (c *wsConn) fitsLocked(frames, size int) bool {
 
 // overflowLocked drops the queue and closes the connection as a slow
 // consumer; the client resumes with since_seq.
-func (c *wsConn) overflowLocked() bool {
-	c.s.metrics.wsSlow.Inc()
-	c.abortLocked(closeSlowConsumer, "slow consumer")
+func (c *conn) overflowLocked() bool {
+	c.hub.metrics.SlowCloses.Inc()
+	c.abortLocked(CloseSlowConsumer, "slow consumer")
 	return false
 }
 
 // pushLocked queues case frame f, preceded by the connection's own frame
 // before when it is not nil, within the limits; on overflow it drops the
 // queue and closes the connection as a slow consumer.
-func (c *wsConn) pushLocked(f *actors.Frame, before any) bool {
+func (c *conn) pushLocked(f *actors.Frame, before any) bool {
 	frames, size := 1, frameSize(f)
 	if before != nil {
 		frames, size = 2, size+ownFrameSize
@@ -282,14 +247,14 @@ func (c *wsConn) pushLocked(f *actors.Frame, before any) bool {
 }
 
 // newItemLocked appends an empty item to the queue and returns it (filled
-// in place: a wsItem temporary would add its size to the caller's frame).
-func (c *wsConn) newItemLocked() *wsItem {
-	c.queue = append(c.queue, wsItem{})
+// in place: an item temporary would add its size to the caller's frame).
+func (c *conn) newItemLocked() *item {
+	c.queue = append(c.queue, item{})
 	return &c.queue[len(c.queue)-1]
 }
 
 // pushOwnLocked queues one of the connection's own frames.
-func (c *wsConn) pushOwnLocked(v any) bool {
+func (c *conn) pushOwnLocked(v any) bool {
 	if !c.fitsLocked(1, ownFrameSize) {
 		return c.overflowLocked()
 	}
@@ -301,7 +266,7 @@ func (c *wsConn) pushOwnLocked(v any) bool {
 
 // send queues one of the connection's own frames. Control answers are
 // subject to the same bound as case frames.
-func (c *wsConn) send(v any) {
+func (c *conn) send(v any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.closing {
@@ -309,14 +274,14 @@ func (c *wsConn) send(v any) {
 	}
 }
 
-func (c *wsConn) sendError(e *frameError) {
+func (c *conn) sendError(e *frameError) {
 	c.send(errorFrame{Type: "error", Code: e.Code, Message: e.Message, Ref: e.Ref})
 }
 
 // signal makes sure a writer runs to take what was queued. Before the
 // upgrade there is no socket to write to: the close or frames wait for
 // attached, which signals again.
-func (c *wsConn) signal() {
+func (c *conn) signal() {
 	if c.attached && !c.writing {
 		c.writing = true
 		go c.writeLoop()
@@ -325,7 +290,7 @@ func (c *wsConn) signal() {
 
 // markAttached marks the upgrade done and starts a writer for anything that
 // came meanwhile: a logout's or a shutdown's close during the handshake.
-func (c *wsConn) markAttached() {
+func (c *conn) markAttached() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.attached = true
@@ -336,13 +301,13 @@ func (c *wsConn) markAttached() {
 
 // closeNow starts closing without writing what is queued: shutdown, slow
 // consumers, broken connections.
-func (c *wsConn) closeNow(code int, text string) {
+func (c *conn) closeNow(code int, text string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.abortLocked(code, text)
 }
 
-func (c *wsConn) abortLocked(code int, text string) {
+func (c *conn) abortLocked(code int, text string) {
 	if c.aborted {
 		return
 	}
@@ -357,7 +322,7 @@ func (c *wsConn) abortLocked(code int, text string) {
 
 // closeAfter queues last (if any), lets the writer flush the queue, then
 // close with code: refusals the client must be able to read.
-func (c *wsConn) closeAfter(code int, text string, last any) {
+func (c *conn) closeAfter(code int, text string, last any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
@@ -366,7 +331,7 @@ func (c *wsConn) closeAfter(code int, text string, last any) {
 	c.closing = true
 	c.closeCode, c.closeText = code, text
 	if last != nil {
-		c.queue = append(c.queue, wsItem{own: last})
+		c.queue = append(c.queue, item{own: last})
 	}
 	c.signal()
 }
@@ -374,7 +339,7 @@ func (c *wsConn) closeAfter(code int, text string, last any) {
 // take hands the writer everything queued; closing reports that nothing
 // more will come. With nothing queued and the connection open it ends the
 // writer's turn (park): the next frame queued starts a new writer.
-func (c *wsConn) take() (items []wsItem, closing, park bool) {
+func (c *conn) take() (items []item, closing, park bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.queue) == 0 && !c.closing {
@@ -389,7 +354,7 @@ func (c *wsConn) take() (items []wsItem, closing, park bool) {
 
 // recycle keeps a written batch's array for a later queue, so a streaming
 // connection does not regrow its queue for every burst.
-func (c *wsConn) recycle(items []wsItem) {
+func (c *conn) recycle(items []item) {
 	if cap(items) > maxRecycledQueue {
 		return
 	}
@@ -405,7 +370,7 @@ func (c *wsConn) recycle(items []wsItem) {
 // bursts (a replay's large queue is let go).
 const maxRecycledQueue = 64
 
-func (c *wsConn) isAborted() bool {
+func (c *conn) isAborted() bool {
 	select {
 	case <-c.done:
 		return true
@@ -418,7 +383,7 @@ func (c *wsConn) isAborted() bool {
 // concurrent writer; WriteControl may run beside it). It writes until the
 // queue is empty, then ends; when the connection closes it sends the close
 // frame and drops the TCP connection, which ends the reader.
-func (c *wsConn) writeLoop() {
+func (c *conn) writeLoop() {
 	for {
 		if c.isAborted() {
 			c.finish(true)
@@ -429,7 +394,7 @@ func (c *wsConn) writeLoop() {
 			return
 		}
 		if !c.writeItems(items) {
-			c.closeNow(closeNormal, "write failed")
+			c.closeNow(CloseNormal, "write failed")
 			c.finish(false)
 			return
 		}
@@ -443,20 +408,20 @@ func (c *wsConn) writeLoop() {
 
 // startPings arms the keep-alive: a ping every pingPeriod from a timer, so
 // that an idle connection needs no goroutine of its own for it.
-func (c *wsConn) startPings() {
+func (c *conn) startPings() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.closing {
-		c.ping = time.AfterFunc(c.hub.timing.pingPeriod, c.sendPing)
+		c.ping = time.AfterFunc(c.hub.timing.PingPeriod, c.sendPing)
 	}
 }
 
-func (c *wsConn) sendPing() {
+func (c *conn) sendPing() {
 	if c.isAborted() {
 		return
 	}
-	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.timing.writeWait)); err != nil {
-		c.closeNow(closeNormal, "ping failed")
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.timing.WriteWait)); err != nil {
+		c.closeNow(CloseNormal, "ping failed")
 		return
 	}
 	c.mu.Lock()
@@ -464,16 +429,16 @@ func (c *wsConn) sendPing() {
 	// Once closing, finish stops the timer (under mu): never re-arm it
 	// after that, or it would hold the connection until it fires.
 	if !c.closing {
-		c.ping.Reset(c.hub.timing.pingPeriod)
+		c.ping.Reset(c.hub.timing.PingPeriod)
 	}
 }
 
 // writeItems writes a batch, deltas merged where the client fell behind.
 // It stops early, reporting success, when the connection is being aborted.
-func (c *wsConn) writeItems(items []wsItem) bool {
+func (c *conn) writeItems(items []item) bool {
 	items, merged := coalesce(items)
 	if merged > 0 {
-		c.s.metrics.wsCoalesced.Add(float64(merged))
+		c.hub.metrics.Coalesced.Add(float64(merged))
 	}
 	bp := framePool.Get().(*[]byte)
 	defer func() {
@@ -483,7 +448,7 @@ func (c *wsConn) writeItems(items []wsItem) bool {
 	}()
 	written := 0
 	defer func() {
-		c.s.metrics.wsFramesOut.Add(float64(written))
+		c.hub.metrics.FramesOut.Add(float64(written))
 		c.mu.Lock()
 		c.framesOut += written
 		c.mu.Unlock()
@@ -508,15 +473,15 @@ func (c *wsConn) writeItems(items []wsItem) bool {
 			*bp = b
 		}
 		if err != nil { // only a programming error gets here
-			c.s.log.Error("marshal ws frame", zap.String("request_id", c.info.id), zap.Error(err))
+			c.hub.log.Error("marshal ws frame", zap.String("request_id", c.requestID), zap.Error(err))
 			continue
 		}
-		_ = c.ws.SetWriteDeadline(time.Now().Add(c.hub.timing.writeWait))
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.hub.timing.WriteWait))
 		if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
 			return false
 		}
 		if a, ok := it.own.(ackFrame); ok && !a.receivedAt.IsZero() {
-			c.s.metrics.wsAck.Observe(time.Since(a.receivedAt).Seconds())
+			c.hub.metrics.AckSeconds.Observe(time.Since(a.receivedAt).Seconds())
 		}
 		written++
 	}
@@ -532,7 +497,7 @@ type deltaKey struct {
 // of them as long as no other frame comes between (deltas of other cases,
 // subscribed on the same connection, may interleave). Any other frame ends
 // the run, so text never moves across an event.
-func coalesce(items []wsItem) ([]wsItem, int) {
+func coalesce(items []item) ([]item, int) {
 	// The runs open since the last other frame: one per case with a turn
 	// streaming on this connection, so a short list searched in order.
 	type run struct {
@@ -566,7 +531,7 @@ func coalesce(items []wsItem) ([]wsItem, int) {
 // moment for the client's close reply so that unread input does not turn
 // our FIN into a reset, and drops the connection. It runs on the last
 // writer and closes writerDone.
-func (c *wsConn) finish(sendClose bool) {
+func (c *conn) finish(sendClose bool) {
 	defer close(c.writerDone)
 	c.mu.Lock()
 	code, text := c.closeCode, c.closeText
@@ -575,12 +540,12 @@ func (c *wsConn) finish(sendClose bool) {
 	}
 	c.mu.Unlock()
 	if code == 0 {
-		code = closeNormal
+		code = CloseNormal
 	}
 	if sendClose {
 		msg := websocket.FormatCloseMessage(code, text)
-		if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.hub.timing.writeWait)); err == nil {
-			t := time.NewTimer(c.hub.timing.closeGrace)
+		if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.hub.timing.WriteWait)); err == nil {
+			t := time.NewTimer(c.hub.timing.CloseGrace)
 			select {
 			case <-c.readerDone:
 			case <-t.C:

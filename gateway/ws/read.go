@@ -1,8 +1,9 @@
-package gateway
+package ws
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 
 // The reading side of a connection: client frames in, calls into the auth
 // and case services, answers queued for the writer. Everything here runs
-// on the handler's goroutine, so the reader-owned fields of wsConn need no
+// on the handler's goroutine, so the reader-owned fields of conn need no
 // lock.
 
 // tokenBucket limits client frames: rate per second, up to burst at once.
@@ -40,17 +41,17 @@ func (b *tokenBucket) allow(now time.Time) bool {
 }
 
 // readLoop runs on the handler's goroutine until the connection ends.
-func (c *wsConn) readLoop() {
+func (c *conn) readLoop() {
 	t := c.hub.timing
-	c.ws.SetReadLimit(c.hub.limits.readLimit)
+	c.ws.SetReadLimit(c.hub.limits.ReadLimit)
 	if c.authed {
-		_ = c.ws.SetReadDeadline(time.Now().Add(t.pongWait))
+		_ = c.ws.SetReadDeadline(time.Now().Add(t.PongWait))
 	} else {
-		_ = c.ws.SetReadDeadline(time.Now().Add(t.authWait))
+		_ = c.ws.SetReadDeadline(time.Now().Add(t.AuthWait))
 	}
 	c.ws.SetPongHandler(func(string) error {
 		if c.authed { // before auth only the auth frame buys time
-			return c.ws.SetReadDeadline(time.Now().Add(t.pongWait))
+			return c.ws.SetReadDeadline(time.Now().Add(t.PongWait))
 		}
 		return nil
 	})
@@ -64,26 +65,26 @@ func (c *wsConn) readLoop() {
 		closing := c.closing
 		c.framesIn++
 		c.mu.Unlock()
-		c.s.metrics.wsFramesIn.Inc()
+		c.hub.metrics.FramesIn.Inc()
 		if closing {
 			continue // draining until the client answers our close
 		}
 		if c.authed {
-			_ = c.ws.SetReadDeadline(time.Now().Add(t.pongWait))
+			_ = c.ws.SetReadDeadline(time.Now().Add(t.PongWait))
 		}
 		if mt != websocket.TextMessage {
 			if !c.authed {
 				c.refuse("authenticate first with an auth frame")
 				continue
 			}
-			c.sendError(&frameError{Code: wsErrMalformed, Message: "frames are JSON text, not binary"})
+			c.sendError(&frameError{Code: CodeMalformed, Message: "frames are JSON text, not binary"})
 			continue
 		}
 		c.handleFrame(data)
 	}
 }
 
-func (c *wsConn) readFailed(err error) {
+func (c *conn) readFailed(err error) {
 	var ce *websocket.CloseError
 	var ne interface{ Timeout() bool }
 	switch {
@@ -94,10 +95,10 @@ func (c *wsConn) readFailed(err error) {
 	case errors.As(err, &ce):
 		c.closeNow(ce.Code, "closed by the client") // gorilla has answered the close
 	case errors.As(err, &ne) && ne.Timeout() && !c.authed:
-		c.closeAfter(closeUnauthorized, "authentication timeout",
-			errorFrame{Type: "error", Code: wsErrUnauthorized, Message: "no auth frame in time"})
+		c.closeAfter(CloseUnauthorized, "authentication timeout",
+			errorFrame{Type: "error", Code: CodeUnauthorized, Message: "no auth frame in time"})
 	default:
-		c.closeNow(closeNormal, "connection lost")
+		c.closeNow(CloseNormal, "connection lost")
 	}
 }
 
@@ -106,25 +107,25 @@ func (c *wsConn) readFailed(err error) {
 // usually still writing the rest of that frame: closing the socket with
 // its bytes unread would reset the connection, and a reset makes the
 // client's kernel drop the 1009 close frame before the client reads it.
-func (c *wsConn) drainTooBig() {
+func (c *conn) drainTooBig() {
 	nc := c.ws.NetConn()
-	if nc.SetReadDeadline(time.Now().Add(c.hub.timing.closeGrace)) != nil {
+	if nc.SetReadDeadline(time.Now().Add(c.hub.timing.CloseGrace)) != nil {
 		return
 	}
-	_, _ = io.CopyN(io.Discard, nc, 2*c.hub.limits.readLimit)
+	_, _ = io.CopyN(io.Discard, nc, 2*c.hub.limits.ReadLimit)
 }
 
 // refuse answers anything but a good auth frame before authentication.
-func (c *wsConn) refuse(msg string) {
-	c.s.metrics.wsRefused.WithLabelValues("unauthorized").Inc()
-	c.closeAfter(closeUnauthorized, "unauthorized", errorFrame{Type: "error", Code: wsErrUnauthorized, Message: msg})
+func (c *conn) refuse(msg string) {
+	c.hub.metrics.Refused.WithLabelValues("unauthorized").Inc()
+	c.closeAfter(CloseUnauthorized, "unauthorized", errorFrame{Type: "error", Code: CodeUnauthorized, Message: msg})
 }
 
-func (c *wsConn) call() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(c.ctx, c.hub.timing.callTimeout)
+func (c *conn) call() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.ctx, c.hub.timing.CallTimeout)
 }
 
-func (c *wsConn) handleFrame(data []byte) {
+func (c *conn) handleFrame(data []byte) {
 	f, ferr := decodeClientFrame(data)
 	if !c.authed {
 		if ferr != nil || f.Type != frameAuth {
@@ -139,7 +140,7 @@ func (c *wsConn) handleFrame(data []byte) {
 		if ref == "" {
 			ref = f.CaseID
 		}
-		c.sendError(&frameError{Code: wsErrRateLimited, Ref: ref, Message: "too many frames; slow down"})
+		c.sendError(&frameError{Code: CodeRateLimited, Ref: ref, Message: "too many frames; slow down"})
 		return
 	}
 	if ferr != nil {
@@ -159,7 +160,7 @@ func (c *wsConn) handleFrame(data []byte) {
 		c.turn(f)
 	case frameCancel:
 		ctx, cancel := c.call()
-		err := c.s.cases.CancelTurn(ctx, c.user.UserID, f.CaseID)
+		err := c.hub.cases.CancelTurn(ctx, c.user.UserID, f.CaseID)
 		cancel()
 		if err != nil {
 			c.serviceError(err, f.CaseID, f.CaseID)
@@ -167,34 +168,34 @@ func (c *wsConn) handleFrame(data []byte) {
 	}
 }
 
-func (c *wsConn) authenticate(token string) {
+func (c *conn) authenticate(token string) {
 	ctx, cancel := c.call()
-	p, err := c.s.auth.Verify(ctx, token)
+	p, err := c.hub.auth.Verify(ctx, token)
 	cancel()
 	if err == nil && p.UserID == "" {
-		err = errInvalidToken
+		err = auth.ErrInvalidToken
 	}
 	if err != nil {
-		e, internal := ClientError(err)
-		if internal || HTTPStatus(e.Code) >= 500 {
+		e := c.hub.clientError(err)
+		if e.Internal || e.ServerFault {
 			c.log.Error("ws auth failed", zap.Error(err))
-			c.closeAfter(closeInternalServer, "auth unavailable",
-				errorFrame{Type: "error", Code: WSCode(e.Code), Message: e.Message})
+			c.closeAfter(CloseInternalServer, "auth unavailable",
+				errorFrame{Type: "error", Code: e.Frame, Message: e.Message})
 			return
 		}
 		c.refuse("invalid or expired token")
 		return
 	}
 	if !c.hub.claim(c, p.UserID) {
-		c.s.metrics.wsRefused.WithLabelValues("too_many_connections").Inc()
-		c.closeAfter(closeTooManyConns, "too many connections",
-			errorFrame{Type: "error", Code: wsErrTooManyConns, Message: "too many open connections for this user"})
+		c.hub.metrics.Refused.WithLabelValues("too_many_connections").Inc()
+		c.closeAfter(CloseTooManyConns, "too many connections",
+			errorFrame{Type: "error", Code: CodeTooManyConns, Message: "too many open connections for this user"})
 		return
 	}
 	// A logout between Verify and the claim missed this connection
-	// (wsHub.endUser closes claimed ones only): check the token again.
+	// (Hub.EndUser closes claimed ones only): check the token again.
 	ctx, cancel = c.call()
-	_, err = c.s.auth.Verify(ctx, token)
+	_, err = c.hub.auth.Verify(ctx, token)
 	cancel()
 	if err != nil {
 		c.refuse("invalid or expired token")
@@ -204,19 +205,18 @@ func (c *wsConn) authenticate(token string) {
 }
 
 // ready marks the connection authenticated and greets the client.
-func (c *wsConn) ready(p auth.Principal) {
+func (c *conn) ready(p auth.Principal) {
 	c.user, c.authed = p, true
-	c.info.setUser(p.UserID)
 	c.log = c.log.With(zap.String("user_id", p.UserID))
-	_ = c.ws.SetReadDeadline(time.Now().Add(c.hub.timing.pongWait))
+	_ = c.ws.SetReadDeadline(time.Now().Add(c.hub.timing.PongWait))
 	c.armExpiry(p.Expires)
-	c.send(readyFrame{Type: "ready", Protocol: wsProtocol, UserID: p.UserID})
+	c.send(readyFrame{Type: "ready", Protocol: protocolVersion, UserID: p.UserID})
 }
 
 // armExpiry (re)sets the timer that ends the connection when its access
 // token expires, so a connection never outlives the token it was opened
 // with. Clients keep a connection by sending a fresh auth frame first.
-func (c *wsConn) armExpiry(at time.Time) {
+func (c *conn) armExpiry(at time.Time) {
 	if c.expiry != nil {
 		c.expiry.Stop()
 		c.expiry = nil
@@ -225,7 +225,7 @@ func (c *wsConn) armExpiry(at time.Time) {
 		return
 	}
 	c.expiry = time.AfterFunc(time.Until(at), func() {
-		c.closeAfter(closeUnauthorized, "token expired", errorFrame{Type: "error", Code: wsErrTokenExpired,
+		c.closeAfter(CloseUnauthorized, "token expired", errorFrame{Type: "error", Code: CodeTokenExpired,
 			Message: "the access token expired: refresh it and reconnect, or send a fresh auth frame before it expires"})
 	})
 }
@@ -234,33 +234,33 @@ func (c *wsConn) armExpiry(at time.Time) {
 // connection and moves its expiry. A bad token, or one of another user,
 // is refused with an error frame; the connection keeps its current token
 // (and expiry).
-func (c *wsConn) reauthenticate(token string) {
+func (c *conn) reauthenticate(token string) {
 	ctx, cancel := c.call()
-	p, err := c.s.auth.Verify(ctx, token)
+	p, err := c.hub.auth.Verify(ctx, token)
 	cancel()
 	switch {
 	case err != nil:
-		if e, internal := ClientError(err); internal || HTTPStatus(e.Code) >= 500 {
+		if e := c.hub.clientError(err); e.Internal || e.ServerFault {
 			c.log.Error("ws re-auth failed", zap.Error(err))
-			c.sendError(&frameError{Code: wsErrInternal, Message: "authentication is unavailable; the current token stays in use"})
+			c.sendError(&frameError{Code: CodeInternal, Message: "authentication is unavailable; the current token stays in use"})
 			return
 		}
-		c.sendError(&frameError{Code: wsErrUnauthorized, Message: "invalid or expired token; the current token stays in use"})
+		c.sendError(&frameError{Code: CodeUnauthorized, Message: "invalid or expired token; the current token stays in use"})
 	case p.UserID != c.user.UserID:
-		c.sendError(&frameError{Code: wsErrUnauthorized, Message: "the token belongs to another user; open a new connection for it"})
+		c.sendError(&frameError{Code: CodeUnauthorized, Message: "the token belongs to another user; open a new connection for it"})
 	default:
 		c.user = p
 		c.armExpiry(p.Expires)
-		c.send(readyFrame{Type: "ready", Protocol: wsProtocol, UserID: p.UserID})
+		c.send(readyFrame{Type: "ready", Protocol: protocolVersion, UserID: p.UserID})
 	}
 }
 
-func (c *wsConn) subscribe(caseID string, since uint64) {
+func (c *conn) subscribe(caseID string, since uint64) {
 	c.mu.Lock()
 	_, already := c.subs[caseID] // a resubscribe replays again and keeps the subscription
-	if !already && len(c.subs) >= c.hub.limits.maxSubs {
+	if !already && len(c.subs) >= c.hub.limits.MaxSubs {
 		c.mu.Unlock()
-		c.sendError(&frameError{Code: wsErrLimit, Ref: caseID, Message: "too many subscriptions on one connection"})
+		c.sendError(&frameError{Code: CodeLimitExceeded, Ref: caseID, Message: "too many subscriptions on one connection"})
 		return
 	}
 	c.subs[caseID] = struct{}{}
@@ -268,7 +268,7 @@ func (c *wsConn) subscribe(caseID string, since uint64) {
 	c.mu.Unlock()
 
 	ctx, cancel := c.call()
-	_, err := c.s.cases.Subscribe(ctx, c.user.UserID, caseID, since, c)
+	_, err := c.hub.cases.Subscribe(ctx, c.user.UserID, caseID, since, c)
 	cancel()
 	if !errors.Is(err, actors.ErrNotFound) {
 		// Even a failed call may have reached the case (a timeout): leave
@@ -287,14 +287,14 @@ func (c *wsConn) subscribe(caseID string, since uint64) {
 	}
 }
 
-func (c *wsConn) unsubscribe(caseID string) {
+func (c *conn) unsubscribe(caseID string) {
 	c.mu.Lock()
 	_, ok := c.subs[caseID]
 	delete(c.subs, caseID)
 	c.mu.Unlock()
 	if ok {
 		ctx, cancel := c.call()
-		c.s.cases.Unsubscribe(ctx, c.user.UserID, caseID, c)
+		c.hub.cases.Unsubscribe(ctx, c.user.UserID, caseID, c)
 		timedOut := ctx.Err() != nil
 		cancel()
 		if !timedOut {
@@ -303,7 +303,7 @@ func (c *wsConn) unsubscribe(caseID string) {
 	}
 }
 
-func (c *wsConn) turn(f clientFrame) {
+func (c *conn) turn(f clientFrame) {
 	received := time.Now()
 	refs, err := c.attachments(f)
 	if err != nil {
@@ -314,7 +314,7 @@ func (c *wsConn) turn(f clientFrame) {
 	c.ack = pendingAck{caseID: f.CaseID, clientMsgID: f.ClientMsgID, receivedAt: received}
 	c.mu.Unlock()
 	ctx, cancel := c.call()
-	ack, err := c.s.cases.SubmitTurn(ctx, actors.TurnRequest{
+	ack, err := c.hub.cases.SubmitTurn(ctx, actors.TurnRequest{
 		Owner: c.user.UserID, CaseID: f.CaseID, ClientMsgID: f.ClientMsgID,
 		Text: f.Text, Evidence: refs, ReceivedAt: received,
 	})
@@ -338,50 +338,49 @@ func (c *wsConn) turn(f clientFrame) {
 // references the case records with the message. The evidence store knows
 // no owners, so the case's ownership is checked first: a file id of
 // someone else's case is "not_found" like the case itself.
-func (c *wsConn) attachments(f clientFrame) ([]actors.EvidenceRef, error) {
+func (c *conn) attachments(f clientFrame) ([]actors.EvidenceRef, error) {
 	if len(f.Attachments) == 0 {
 		return nil, nil
 	}
 	ctx, cancel := c.call()
 	defer cancel()
-	if _, err := c.s.cases.Get(ctx, c.user.UserID, f.CaseID); err != nil {
+	if _, err := c.hub.cases.Get(ctx, c.user.UserID, f.CaseID); err != nil {
 		return nil, err
 	}
 	seen := make(map[string]bool, len(f.Attachments))
-	var files []evidence.File
+	var refs []actors.EvidenceRef
 	for _, id := range f.Attachments {
 		if seen[id] {
 			continue
 		}
 		seen[id] = true
-		file, err := c.s.evidence.Get(ctx, f.CaseID, id)
+		ref, err := c.hub.evidence.Ref(ctx, f.CaseID, id)
 		if errors.Is(err, evidence.ErrNotFound) {
-			return nil, &Error{CodeFileNotFound, "attachment " + id + " is not a file uploaded to this case"}
+			return nil, fmt.Errorf("%w: attachment %s is not a file uploaded to this case", ErrAttachmentNotFound, id)
 		}
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, file)
+		refs = append(refs, ref)
 	}
-	return evidenceRefs(files), nil
+	return refs, nil
 }
 
 // serviceError answers a failed call into the case service with an error
 // frame; unexpected errors are logged and shown as "internal".
-func (c *wsConn) serviceError(err error, caseID, ref string) {
-	e, internal := ClientError(err)
-	if internal {
+func (c *conn) serviceError(err error, caseID, ref string) {
+	e := c.hub.clientError(err)
+	if e.Internal {
 		c.log.Error("ws request failed", zap.String("case_id", caseID), zap.Error(err))
-		e = *errInternal
-	} else if HTTPStatus(e.Code) >= 500 {
+	} else if e.ServerFault {
 		c.log.Warn("ws request not served", zap.String("case_id", caseID), zap.String("code", e.Code), zap.Error(err))
 	}
-	c.sendError(&frameError{Code: WSCode(e.Code), Message: e.Message, Ref: ref})
+	c.sendError(&frameError{Code: e.Frame, Message: e.Message, Ref: ref})
 }
 
 // cleanup runs on the handler goroutine once the reader has returned: it
 // waits for the writer, leaves every case, and logs the connection.
-func (c *wsConn) cleanup() {
+func (c *conn) cleanup() {
 	if c.expiry != nil {
 		c.expiry.Stop()
 	}
@@ -389,15 +388,15 @@ func (c *wsConn) cleanup() {
 	<-c.writerDone
 	c.cancel()
 	for caseID := range c.touched {
-		ctx, cancel := context.WithTimeout(c.hub.stop, c.hub.timing.callTimeout)
-		c.s.cases.Unsubscribe(ctx, c.user.UserID, caseID, c)
+		ctx, cancel := context.WithTimeout(c.hub.stop, c.hub.timing.CallTimeout)
+		c.hub.cases.Unsubscribe(ctx, c.user.UserID, caseID, c)
 		cancel()
 	}
 	c.mu.Lock()
 	code, text, in, out := c.closeCode, c.closeText, c.framesIn, c.framesOut
 	c.mu.Unlock()
 	lvl := zap.InfoLevel
-	if code == closeSlowConsumer {
+	if code == CloseSlowConsumer {
 		lvl = zap.WarnLevel
 	}
 	c.log.Log(lvl, "ws closed", zap.Int("close_code", code), zap.String("close_reason", text),

@@ -1,4 +1,4 @@
-package gateway
+package ws
 
 import (
 	"encoding/json"
@@ -7,42 +7,40 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/faultmaven/faultmaven/actors"
 )
 
 func TestDecodeClientFrame(t *testing.T) {
-	long := strings.Repeat("a", maxClientMsgIDLen+1)
+	long := strings.Repeat("a", MaxClientMsgIDLen+1)
 	for _, tc := range []struct {
 		in, code, ref string
 	}{
 		{`{"type":"ping"}`, "", ""},
 		{`{"type":"ping","extra":{"ignored":true}}`, "", ""},
 		{`{"type":"auth","token":"t"}`, "", ""},
-		{`{"type":"auth","token":""}`, wsErrInvalid, ""},
+		{`{"type":"auth","token":""}`, CodeInvalid, ""},
 		{`{"type":"subscribe","case_id":"c","since_seq":7}`, "", ""},
 		{`{"type":"subscribe","case_id":"c","since_seq":null}`, "", ""},
-		{`{"type":"subscribe","case_id":"c","since_seq":1.5}`, wsErrInvalid, "c"},
-		{`{"type":"subscribe","case_id":"` + long + `"}`, wsErrInvalid, ""},
+		{`{"type":"subscribe","case_id":"c","since_seq":1.5}`, CodeInvalid, "c"},
+		{`{"type":"subscribe","case_id":"` + long + `"}`, CodeInvalid, ""},
 		{`{"type":"unsubscribe","case_id":"c"}`, "", ""},
-		{`{"type":"cancel"}`, wsErrInvalid, ""},
+		{`{"type":"cancel"}`, CodeInvalid, ""},
 		{`{"type":"turn","case_id":"c","client_msg_id":"m","text":"hi","attachments":["f1"]}`, "", ""},
 		{`{"type":"turn","case_id":"c","client_msg_id":"m","attachments":["f1"]}`, "", ""},
-		{`{"type":"turn","case_id":"c","client_msg_id":"m","text":"  "}`, wsErrInvalid, "m"},
-		{`{"type":"turn","case_id":"c","client_msg_id":"` + long + `","text":"x"}`, wsErrInvalid, "c"},
-		{`{"type":"turn","case_id":"c","client_msg_id":"m\u0007","text":"x"}`, wsErrInvalid, "c"},
-		{`{"type":"turn","case_id":"c","client_msg_id":"m","text":"x","attachments":[""]}`, wsErrInvalid, "m"},
-		{`{"type":"turn","case_id":"c","client_msg_id":"m","text":"x","attachments":"f1"}`, wsErrInvalid, "m"},
-		{`{"type":"turn","case_id":"c","client_msg_id":"m","text":7}`, wsErrInvalid, "m"},
-		{`{"type":7}`, wsErrInvalid, ""},
-		{`{"type":"Ping"}`, wsErrUnknownType, ""},
-		{`{}`, wsErrInvalid, ""},
-		{`null`, wsErrMalformed, ""},
-		{`"ping"`, wsErrMalformed, ""},
-		{`{"type":"ping"} {"type":"ping"}`, wsErrMalformed, ""},
-		{"\xff\xfe", wsErrMalformed, ""},
-		{``, wsErrMalformed, ""},
+		{`{"type":"turn","case_id":"c","client_msg_id":"m","text":"  "}`, CodeInvalid, "m"},
+		{`{"type":"turn","case_id":"c","client_msg_id":"` + long + `","text":"x"}`, CodeInvalid, "c"},
+		{`{"type":"turn","case_id":"c","client_msg_id":"m\u0007","text":"x"}`, CodeInvalid, "c"},
+		{`{"type":"turn","case_id":"c","client_msg_id":"m","text":"x","attachments":[""]}`, CodeInvalid, "m"},
+		{`{"type":"turn","case_id":"c","client_msg_id":"m","text":"x","attachments":"f1"}`, CodeInvalid, "m"},
+		{`{"type":"turn","case_id":"c","client_msg_id":"m","text":7}`, CodeInvalid, "m"},
+		{`{"type":7}`, CodeInvalid, ""},
+		{`{"type":"Ping"}`, CodeUnknownType, ""},
+		{`{}`, CodeInvalid, ""},
+		{`null`, CodeMalformed, ""},
+		{`"ping"`, CodeMalformed, ""},
+		{`{"type":"ping"} {"type":"ping"}`, CodeMalformed, ""},
+		{"\xff\xfe", CodeMalformed, ""},
+		{``, CodeMalformed, ""},
 	} {
 		_, err := decodeClientFrame([]byte(tc.in))
 		switch {
@@ -68,7 +66,7 @@ func FuzzDecodeClientFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fr, err := decodeClientFrame(data)
 		if err != nil {
-			if err.Code == "" || err.Message == "" || !utf8.ValidString(err.Message) || len(err.Ref) > maxClientMsgIDLen {
+			if err.Code == "" || err.Message == "" || !utf8.ValidString(err.Message) || len(err.Ref) > MaxClientMsgIDLen {
 				t.Fatalf("bad error frame %+v", err)
 			}
 			if _, jerr := json.Marshal(errorFrame{Type: "error", Code: err.Code, Message: err.Message, Ref: err.Ref}); jerr != nil {
@@ -87,8 +85,8 @@ func FuzzDecodeClientFrame(f *testing.F) {
 				t.Fatal("no case_id")
 			}
 		case frameTurn:
-			if fr.CaseID == "" || fr.ClientMsgID == "" || len(fr.ClientMsgID) > maxClientMsgIDLen ||
-				len(fr.Attachments) > maxAttachments || (strings.TrimSpace(fr.Text) == "" && len(fr.Attachments) == 0) {
+			if fr.CaseID == "" || fr.ClientMsgID == "" || len(fr.ClientMsgID) > MaxClientMsgIDLen ||
+				len(fr.Attachments) > MaxAttachments || (strings.TrimSpace(fr.Text) == "" && len(fr.Attachments) == 0) {
 				t.Fatalf("accepted bad turn %+v", fr)
 			}
 		default:
@@ -98,11 +96,11 @@ func FuzzDecodeClientFrame(f *testing.F) {
 }
 
 func TestCoalesce(t *testing.T) {
-	d := func(c string, turn int, s string) wsItem {
-		return wsItem{frame: actors.Frame{Type: "delta", CaseID: c, Turn: turn, Text: s}}
+	d := func(c string, turn int, s string) item {
+		return item{frame: actors.Frame{Type: "delta", CaseID: c, Turn: turn, Text: s}}
 	}
-	ev := wsItem{frame: actors.Frame{Type: "event", CaseID: "a", Seq: 9}}
-	items := []wsItem{d("a", 1, "he"), d("a", 1, "ll"), d("b", 4, "x"), d("a", 1, "o"), ev, d("a", 1, " w"), d("a", 1, "orld"), d("a", 2, "!")}
+	ev := item{frame: actors.Frame{Type: "event", CaseID: "a", Seq: 9}}
+	items := []item{d("a", 1, "he"), d("a", 1, "ll"), d("b", 4, "x"), d("a", 1, "o"), ev, d("a", 1, " w"), d("a", 1, "orld"), d("a", 2, "!")}
 	out, merged := coalesce(items)
 	var got []string
 	for _, it := range out {
@@ -117,7 +115,7 @@ func TestCoalesce(t *testing.T) {
 		t.Fatalf("coalesce: %s (%d merged), want %s (3)", strings.Join(got, "|"), merged, want)
 	}
 	// One delta alone is written as it is.
-	if out, merged := coalesce([]wsItem{d("a", 1, "x")}); len(out) != 1 || merged != 0 || out[0].more != nil {
+	if out, merged := coalesce([]item{d("a", 1, "x")}); len(out) != 1 || merged != 0 || out[0].more != nil {
 		t.Fatalf("single delta: %v", out)
 	}
 }
@@ -151,10 +149,9 @@ func TestTokenBucket(t *testing.T) {
 }
 
 func TestWSDeliverBoundsTheQueue(t *testing.T) {
-	s := &Server{metrics: mustMetrics(t)}
-	s.ws = &wsHub{limits: defaultWSLimits, timing: defaultWSTiming}
-	s.ws.limits.queueFrames, s.ws.limits.queueBytes = 4, 1000
-	c := newTestConn(s)
+	h := &Hub{metrics: testMetrics(), limits: defaultLimits, timing: defaultTiming}
+	h.limits.QueueFrames, h.limits.QueueBytes = 4, 1000
+	c := newTestConn(h)
 	c.subs["a"] = struct{}{}
 	ev := actors.Frame{Type: "event", CaseID: "a", Kind: "title"}
 	for i := range 3 {
@@ -182,28 +179,27 @@ func TestWSDeliverBoundsTheQueue(t *testing.T) {
 	default:
 		t.Fatal("overflow did not close the connection")
 	}
-	if c.closeCode != closeSlowConsumer || len(c.queue) != 0 {
+	if c.closeCode != CloseSlowConsumer || len(c.queue) != 0 {
 		t.Fatalf("close code %d, %d frames kept", c.closeCode, len(c.queue))
 	}
 	if c.Deliver(ev) {
 		t.Fatal("a closing connection accepted a frame")
 	}
 	// The byte bound holds for merged text too.
-	c = newTestConn(s)
+	c = newTestConn(h)
 	c.subs["a"] = struct{}{}
 	ok := true
 	for i := 0; i < 100 && ok; i++ {
 		ok = c.Deliver(actors.Frame{Type: "delta", CaseID: "a", Turn: 1, Text: strings.Repeat("z", 50)})
 	}
-	if ok || c.closeCode != closeSlowConsumer {
+	if ok || c.closeCode != CloseSlowConsumer {
 		t.Fatal("5000 bytes of deltas fit in a 1000-byte queue")
 	}
 }
 
 func TestWSDeliverPlacesTheAck(t *testing.T) {
-	s := &Server{metrics: mustMetrics(t)}
-	s.ws = &wsHub{limits: defaultWSLimits, timing: defaultWSTiming}
-	c := newTestConn(s)
+	h := &Hub{metrics: testMetrics(), limits: defaultLimits, timing: defaultTiming}
+	c := newTestConn(h)
 	c.subs["a"] = struct{}{}
 	c.ack = pendingAck{caseID: "a", clientMsgID: "m1"}
 	other, _ := json.Marshal(map[string]any{"role": "user", "client_msg_id": "m0", "turn_number": 1})
@@ -222,30 +218,6 @@ func TestWSDeliverPlacesTheAck(t *testing.T) {
 
 // newTestConn is a connection without a socket whose queue the test reads:
 // writing is set as if a writer were busy, so none is started.
-func newTestConn(s *Server) *wsConn {
-	return &wsConn{s: s, hub: s.ws, subs: map[string]struct{}{}, writing: true, done: make(chan struct{})}
-}
-
-func mustMetrics(t *testing.T) *httpMetrics {
-	t.Helper()
-	m, err := newHTTPMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func TestWSCodeTable(t *testing.T) {
-	for code := range statusByCode {
-		ws := WSCode(code)
-		if ws == "" || ws != strings.ToLower(ws) || strings.ContainsAny(ws, " -") {
-			t.Errorf("%s maps to %q, not a lower snake code", code, ws)
-		}
-		if ws == wsErrInternal && HTTPStatus(code) < 500 {
-			t.Errorf("client error %s shows as internal on the WebSocket", code)
-		}
-	}
-	if WSCode(CodeCaseNotFound) != wsErrNotFound || WSCode("NEVER_HEARD_OF") != wsErrInternal {
-		t.Fatal("not_found / unknown codes")
-	}
+func newTestConn(h *Hub) *conn {
+	return &conn{hub: h, subs: map[string]struct{}{}, writing: true, done: make(chan struct{})}
 }

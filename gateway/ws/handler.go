@@ -1,4 +1,4 @@
-package gateway
+package ws
 
 import (
 	"context"
@@ -15,16 +15,25 @@ import (
 
 // GET /api/v1/ws: the upgrade, the registry of open connections (per-user
 // cap, Shutdown), and the Origin policy. The protocol itself is in
-// ws_frames.go and ws_conn.go, and documented in docs/protocol.md.
+// frames.go and conn.go, and documented in docs/protocol.md.
 
-// wsHub owns every WebSocket connection of a Server: it counts them per
+// Hub owns every WebSocket connection of a server: it counts them per
 // user, closes them on Shutdown, and its WaitGroup covers each
 // connection's reader (the handler goroutine) and writer.
-type wsHub struct {
+type Hub struct {
 	upgrader websocket.Upgrader
-	timing   wsTiming
-	limits   wsLimits
+	timing   Timing
+	limits   Limits
 	maxUser  int
+
+	log         *zap.Logger // the server's
+	auth        TokenVerifier
+	cases       CaseService
+	evidence    EvidenceService
+	metrics     Metrics
+	http        Requests
+	allowOrigin func(origin string) bool
+	clientError func(err error) ClientError
 
 	// stop ends every call a connection still makes into the services
 	// once Shutdown's deadline has passed.
@@ -32,50 +41,64 @@ type wsHub struct {
 	stopNow context.CancelFunc
 
 	mu      sync.Mutex
-	conns   map[*wsConn]string // → the user the connection counts against ("" before auth)
+	conns   map[*conn]string // → the user the connection counts against ("" before auth)
 	perUser map[string]int
 	closed  bool
 	wg      sync.WaitGroup
 }
 
-func (s *Server) newWSHub() *wsHub {
-	h := &wsHub{
-		timing:  defaultWSTiming,
-		limits:  defaultWSLimits,
-		maxUser: s.cfg.WSMaxConnsPerUser,
-		conns:   map[*wsConn]string{},
-		perUser: map[string]int{},
+// New checks cfg and deps, applies defaults and builds a Hub. Serve it on
+// GET /api/v1/ws, outside any authentication middleware: it authenticates
+// on the upgrade request or with the first frame.
+func New(cfg Config, deps Deps) (*Hub, error) {
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := deps.validate(); err != nil {
+		return nil, err
+	}
+	if deps.Logger == nil {
+		deps.Logger = zap.NewNop()
+	}
+	h := &Hub{
+		timing:      cfg.Timing,
+		limits:      cfg.Limits,
+		maxUser:     cfg.MaxConnsPerUser,
+		log:         deps.Logger,
+		auth:        deps.Auth,
+		cases:       deps.Cases,
+		evidence:    deps.Evidence,
+		metrics:     deps.Metrics,
+		http:        deps.HTTP,
+		allowOrigin: deps.AllowOrigin,
+		clientError: deps.ClientError,
+		conns:       map[*conn]string{},
+		perUser:     map[string]int{},
 	}
 	h.stop, h.stopNow = context.WithCancel(context.Background())
 	h.upgrader = websocket.Upgrader{
-		HandshakeTimeout: h.timing.writeWait,
+		HandshakeTimeout: h.timing.WriteWait,
 		// Buffers come from the hijacked HTTP connection (4 KiB) for
 		// reads and from a pool for writes, so an idle connection holds
 		// no write buffer.
 		WriteBufferPool:   &sync.Pool{},
-		CheckOrigin:       s.wsOriginAllowed,
+		CheckOrigin:       h.originAllowed,
 		EnableCompression: false, // small JSON frames; compression costs more than it saves
 		Error: func(w http.ResponseWriter, r *http.Request, status int, _ error) {
 			if status == http.StatusForbidden {
-				writeEnvelope(w, *errOriginRefused)
+				h.http.WriteError(w, r, ErrOriginRefused)
 				return
 			}
-			writeEnvelope(w, *errBadHandshake)
+			h.http.WriteError(w, r, ErrBadHandshake)
 		},
 	}
-	return h
+	return h, nil
 }
-
-var (
-	errOriginRefused = &Error{CodeOriginRefused, "This Origin may not open a WebSocket to this server; add it to the allowed origins"}
-	errBadHandshake  = &Error{CodeBadHandshake, "This endpoint speaks WebSocket: send a WebSocket upgrade request"}
-	errTooManyConns  = &Error{CodeRateLimited, "Too many open WebSocket connections for this user"}
-	errShuttingDown  = &Error{CodeUnavailable, "The server is shutting down"}
-)
 
 // add registers a connection before its upgrade; false once Shutdown has
 // begun. The caller owns one WaitGroup count until it calls remove.
-func (h *wsHub) add(c *wsConn) bool {
+func (h *Hub) add(c *conn) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -87,7 +110,7 @@ func (h *wsHub) add(c *wsConn) bool {
 }
 
 // claim counts c against user's cap.
-func (h *wsHub) claim(c *wsConn, user string) bool {
+func (h *Hub) claim(c *conn, user string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.perUser[user] >= h.maxUser {
@@ -98,7 +121,7 @@ func (h *wsHub) claim(c *wsConn, user string) bool {
 	return true
 }
 
-func (h *wsHub) remove(c *wsConn) {
+func (h *Hub) remove(c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if user, ok := h.conns[c]; ok {
@@ -112,11 +135,11 @@ func (h *wsHub) remove(c *wsConn) {
 	}
 }
 
-// endUser closes every connection of user, after a logout: each gets a
+// EndUser closes every connection of user, after a logout: each gets a
 // logged_out error frame and closes with 4401. It returns how many.
-func (h *wsHub) endUser(user string) int {
+func (h *Hub) EndUser(user string) int {
 	h.mu.Lock()
-	var cs []*wsConn
+	var cs []*conn
 	for c, u := range h.conns {
 		if u == user {
 			cs = append(cs, c)
@@ -124,20 +147,20 @@ func (h *wsHub) endUser(user string) int {
 	}
 	h.mu.Unlock()
 	for _, c := range cs {
-		c.closeAfter(closeUnauthorized, "logged out", errorFrame{Type: "error", Code: wsErrLoggedOut,
+		c.closeAfter(CloseUnauthorized, "logged out", errorFrame{Type: "error", Code: CodeLoggedOut,
 			Message: "the user logged out: sign in again"})
 	}
 	return len(cs)
 }
 
 // attach records the upgraded connection, so Shutdown can drop it.
-func (h *wsHub) attach(c *wsConn, ws *websocket.Conn) {
+func (h *Hub) attach(c *conn, ws *websocket.Conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c.ws = ws
 }
 
-func (h *wsHub) isClosed() bool {
+func (h *Hub) isClosed() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.closed
@@ -149,17 +172,16 @@ func (h *wsHub) isClosed() bool {
 // and Shutdown still waits for their goroutines, which then end at once.
 // It is safe to call more than once and concurrently. Call it after the
 // http.Server stopped accepting and before the case system shuts down.
-func (s *Server) Shutdown(ctx context.Context) error {
-	h := s.ws
+func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.closed = true
-	conns := make([]*wsConn, 0, len(h.conns))
+	conns := make([]*conn, 0, len(h.conns))
 	for c := range h.conns {
 		conns = append(conns, c)
 	}
 	h.mu.Unlock()
 	for _, c := range conns {
-		c.closeNow(closeGoingAway, "server shutting down")
+		c.closeNow(CloseGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
 	go func() {
@@ -183,11 +205,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// wsOriginAllowed is the upgrader's CheckOrigin. A request without Origin
+// originAllowed is the upgrader's CheckOrigin. A request without Origin
 // comes from a non-browser client, which no web page can drive, so it is
 // allowed (it still has to authenticate). A browser's Origin must be on
 // the allow-list or be the API's own host.
-func (s *Server) wsOriginAllowed(r *http.Request) bool {
+func (h *Hub) originAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true
@@ -199,25 +221,24 @@ func (s *Server) wsOriginAllowed(r *http.Request) bool {
 	if strings.EqualFold(u.Host, r.Host) {
 		return true
 	}
-	return s.wsOrigins.allowed(origin)
+	return h.allowOrigin(origin)
 }
 
-// serveWS upgrades GET /api/v1/ws and runs the connection's reader on
-// this goroutine until the connection ends. Everything that can be refused
-// with an HTTP status is refused before the upgrade.
-func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	h := s.ws
+// ServeHTTP upgrades GET /api/v1/ws and runs the connection's reader on
+// its own goroutine until the connection ends. Everything that can be
+// refused with an HTTP status is refused before the upgrade.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.isClosed() {
-		WriteError(w, r, errShuttingDown)
+		h.http.WriteError(w, r, ErrShuttingDown)
 		return
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
-		WriteError(w, r, errBadHandshake)
+		h.http.WriteError(w, r, ErrBadHandshake)
 		return
 	}
-	if !s.wsOriginAllowed(r) {
-		s.metrics.wsRefused.WithLabelValues("origin").Inc()
-		WriteError(w, r, errOriginRefused)
+	if !h.originAllowed(r) {
+		h.metrics.Refused.WithLabelValues("origin").Inc()
+		h.http.WriteError(w, r, ErrOriginRefused)
 		return
 	}
 	// Non-browser clients may authenticate on the upgrade request; a bad
@@ -226,21 +247,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	headerAuth := r.Header.Get("Authorization") != ""
 	if headerAuth {
 		var err error
-		if p, _, err = s.verify(r); err != nil {
-			WriteError(w, r, err)
+		if p, err = h.http.Authenticate(r); err != nil {
+			h.http.WriteError(w, r, err)
 			return
 		}
-		infoFrom(r.Context()).setUser(p.UserID)
-	}
-	info := infoFrom(r.Context())
-	if info == noInfo {
-		info = &requestInfo{id: newRequestID(), log: s.log}
 	}
 	// The connection outlives this handler (its reader runs on its own
-	// goroutine), while the access log reads info when the handler
-	// returns: the connection gets its own copy to fill in.
-	connInfo := *info
-	c := newWSConn(s, &connInfo)
+	// goroutine), while the access log reads the request's record when
+	// the handler returns: the connection keeps only the request id.
+	c := newConn(h, h.http.RequestID(r))
 	// Until the connection is handed to its reader goroutine, this
 	// function owns it and must release it on every early return.
 	handedOff := false
@@ -250,7 +265,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	if !h.add(c) {
-		WriteError(w, r, errShuttingDown)
+		h.http.WriteError(w, r, ErrShuttingDown)
 		return
 	}
 	defer func() {
@@ -259,15 +274,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	if headerAuth && !h.claim(c, p.UserID) {
-		s.metrics.wsRefused.WithLabelValues("too_many_connections").Inc()
-		WriteError(w, r, errTooManyConns)
+		h.metrics.Refused.WithLabelValues("too_many_connections").Inc()
+		h.http.WriteError(w, r, ErrTooManyConns)
 		return
 	}
 	if headerAuth {
 		// A logout between the check above and the claim missed this
-		// connection (endUser closes claimed ones only): check again.
-		if _, _, err := s.verify(r); err != nil {
-			WriteError(w, r, err)
+		// connection (EndUser closes claimed ones only): check again.
+		if _, err := h.http.Authenticate(r); err != nil {
+			h.http.WriteError(w, r, err)
 			return
 		}
 	}
@@ -275,10 +290,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered
 	}
-	info.upgraded = true
+	h.http.Upgraded(r)
 	h.attach(c, ws)
 	c.markAttached()
-	s.metrics.wsActive.Inc()
+	h.metrics.Connections.Inc()
 	c.log.Debug("ws connected", zap.Bool("header_auth", headerAuth))
 
 	// The reader runs on a goroutine of its own so that the HTTP handler
@@ -292,7 +307,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer h.remove(c)
 		defer c.cancel()
-		defer s.metrics.wsActive.Dec()
+		defer h.metrics.Connections.Dec()
 		if headerAuth {
 			c.ready(p)
 		}

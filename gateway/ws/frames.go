@@ -1,10 +1,11 @@
-package gateway
+package ws
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,8 +17,8 @@ import (
 // subscribed, turn_started, delta, turn_done) are actors.Frame values,
 // already shaped for the wire.
 
-// wsProtocol is the version announced in the ready frame.
-const wsProtocol = 1
+// protocolVersion is the version announced in the ready frame.
+const protocolVersion = 1
 
 // Client frame types.
 const (
@@ -29,41 +30,46 @@ const (
 	framePing        = "ping"
 )
 
-// Error-frame codes. Errors of the case service map through WSCode.
+// Error-frame codes (docs/protocol.md). Errors of the services map to them
+// through Deps.ClientError (the gateway's WSCode table).
 const (
-	wsErrUnauthorized = "unauthorized"
-	wsErrMalformed    = "malformed_frame"
-	wsErrUnknownType  = "unknown_type"
-	wsErrInvalid      = "invalid_frame"
-	wsErrNotFound     = "not_found"
-	wsErrRateLimited  = "rate_limited"
-	wsErrLimit        = "limit_exceeded"
-	wsErrTooManyConns = "too_many_connections"
-	wsErrInternal     = "internal"
-	wsErrTokenExpired = "token_expired"
-	wsErrLoggedOut    = "logged_out"
+	CodeUnauthorized  = "unauthorized"
+	CodeMalformed     = "malformed_frame"
+	CodeUnknownType   = "unknown_type"
+	CodeInvalid       = "invalid_frame"
+	CodeNotFound      = "not_found"
+	CodeRateLimited   = "rate_limited"
+	CodeLimitExceeded = "limit_exceeded"
+	CodeTooManyConns  = "too_many_connections"
+	CodeInternal      = "internal"
+	CodeTokenExpired  = "token_expired"
+	CodeLoggedOut     = "logged_out"
 	// Passed through from the case actor, which reports them as
 	// CASE_RESTARTED / CASE_DELETED.
-	wsErrCaseRestarted = "case_restarted"
-	wsErrCaseDeleted   = "case_deleted"
+	CodeCaseRestarted = "case_restarted"
+	CodeCaseDeleted   = "case_deleted"
 )
 
 // Close codes beyond RFC 6455's (4000-4999 are the application's).
 const (
-	closeSlowConsumer   = 4008 // the outbound queue overflowed; resume with since_seq
-	closeUnauthorized   = 4401 // no or bad authentication
-	closeTooManyConns   = 4429 // over WSMaxConnsPerUser (first-frame auth only)
-	closeGoingAway      = 1001 // server shutdown
-	closeNormal         = 1000
-	closeInternalServer = 1011
+	CloseSlowConsumer   = 4008 // the outbound queue overflowed; resume with since_seq
+	CloseUnauthorized   = 4401 // no or bad authentication
+	CloseTooManyConns   = 4429 // over Config.MaxConnsPerUser (first-frame auth only)
+	CloseGoingAway      = 1001 // server shutdown
+	CloseNormal         = 1000
+	CloseInternalServer = 1011
 )
 
-// Limits of one client frame.
+// Limits of one client frame. The first three are the bounds the
+// gateway's REST routes apply to the same fields.
 const (
-	maxClientMsgIDLen = 128
-	maxAttachments    = 20
-	maxAttachmentID   = 128
-	reservedMsgPrefix = "rest:" // client_msg_ids of REST turns
+	MaxTokenLen        = 4096    // an auth frame's token, like a bearer token
+	MaxCaseIDLen       = 128     // before it reaches the case service
+	MaxTurnTextBytes   = 200_000 // the case service's cap on a turn's text
+	MaxClientMsgIDLen  = 128
+	MaxAttachments     = 20
+	MaxAttachmentIDLen = 128
+	ReservedMsgPrefix  = "rest:" // client_msg_ids of REST turns
 )
 
 // clientFrame is any client frame; which fields matter depends on Type.
@@ -85,7 +91,7 @@ type frameError struct {
 	Ref     string
 }
 
-func (e *frameError) Error() string { return "gateway: ws frame: " + e.Code + ": " + e.Message }
+func (e *frameError) Error() string { return "ws: frame: " + e.Code + ": " + e.Message }
 
 // decodeClientFrame parses and checks one text frame. Unknown fields are
 // ignored (newer clients), explicit nulls mean absent. The returned error,
@@ -95,23 +101,23 @@ func decodeClientFrame(data []byte) (clientFrame, *frameError) {
 	var f clientFrame
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if !utf8.Valid(data) || len(trimmed) == 0 || trimmed[0] != '{' {
-		return f, &frameError{Code: wsErrMalformed, Message: "a frame is one JSON object"}
+		return f, &frameError{Code: CodeMalformed, Message: "a frame is one JSON object"}
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
 		// A value of the wrong type still leaves the other fields decoded.
 		var typ *json.UnmarshalTypeError
 		if errors.As(err, &typ) && typ.Field != "" {
-			return f, &frameError{Code: wsErrInvalid, Ref: refOf(f), Message: fmt.Sprintf("%s must be %s", typ.Field, kindName(typ.Type))}
+			return f, &frameError{Code: CodeInvalid, Ref: refOf(f), Message: fmt.Sprintf("%s must be %s", typ.Field, KindName(typ.Type))}
 		}
-		return clientFrame{}, &frameError{Code: wsErrMalformed, Message: "a frame is one JSON object"}
+		return clientFrame{}, &frameError{Code: CodeMalformed, Message: "a frame is one JSON object"}
 	}
 	ref := refOf(f)
 	invalid := func(msg string) (clientFrame, *frameError) {
-		return f, &frameError{Code: wsErrInvalid, Ref: ref, Message: msg}
+		return f, &frameError{Code: CodeInvalid, Ref: ref, Message: msg}
 	}
 	switch f.Type {
 	case frameAuth:
-		if f.Token == "" || len(f.Token) > maxTokenLen {
+		if f.Token == "" || len(f.Token) > MaxTokenLen {
 			return invalid("token is required")
 		}
 	case framePing:
@@ -126,24 +132,24 @@ func decodeClientFrame(data []byte) (clientFrame, *frameError) {
 		if msg := checkClientMsgID(f.ClientMsgID); msg != "" {
 			return invalid(msg)
 		}
-		if len(f.Attachments) > maxAttachments {
-			return invalid(fmt.Sprintf("at most %d attachments per turn", maxAttachments))
+		if len(f.Attachments) > MaxAttachments {
+			return invalid(fmt.Sprintf("at most %d attachments per turn", MaxAttachments))
 		}
 		for _, a := range f.Attachments {
-			if a == "" || len(a) > maxAttachmentID || !printable(a) {
-				return invalid(fmt.Sprintf("attachments are file ids of 1-%d printable characters", maxAttachmentID))
+			if a == "" || len(a) > MaxAttachmentIDLen || !printable(a) {
+				return invalid(fmt.Sprintf("attachments are file ids of 1-%d printable characters", MaxAttachmentIDLen))
 			}
 		}
 		if strings.TrimSpace(f.Text) == "" && len(f.Attachments) == 0 {
 			return invalid("a turn needs text or attachments")
 		}
-		if len(f.Text) > maxTurnTextBytes {
-			return invalid(fmt.Sprintf("text must be at most %d bytes", maxTurnTextBytes))
+		if len(f.Text) > MaxTurnTextBytes {
+			return invalid(fmt.Sprintf("text must be at most %d bytes", MaxTurnTextBytes))
 		}
 	case "":
 		return invalid("type is required")
 	default:
-		return f, &frameError{Code: wsErrUnknownType, Ref: ref, Message: fmt.Sprintf("unknown frame type %q", truncateRunes(f.Type, 40))}
+		return f, &frameError{Code: CodeUnknownType, Ref: ref, Message: fmt.Sprintf("unknown frame type %q", TruncateRunes(f.Type, 40))}
 	}
 	return f, nil
 }
@@ -151,7 +157,7 @@ func decodeClientFrame(data []byte) (clientFrame, *frameError) {
 // refOf picks the id a client would use to match an error to its request.
 func refOf(f clientFrame) string {
 	for _, s := range []string{f.ClientMsgID, f.CaseID} {
-		if s != "" && len(s) <= maxClientMsgIDLen && printable(s) {
+		if s != "" && len(s) <= MaxClientMsgIDLen && printable(s) {
 			return s
 		}
 	}
@@ -162,7 +168,7 @@ func checkCaseID(id string) string {
 	if id == "" {
 		return "case_id is required"
 	}
-	if len(id) > maxCaseIDLen || !printable(id) {
+	if len(id) > MaxCaseIDLen || !printable(id) {
 		return "case_id is not a case id"
 	}
 	return ""
@@ -172,10 +178,10 @@ func checkClientMsgID(id string) string {
 	switch {
 	case id == "":
 		return "client_msg_id is required"
-	case len(id) > maxClientMsgIDLen || !printable(id):
-		return fmt.Sprintf("client_msg_id must be 1-%d printable characters", maxClientMsgIDLen)
-	case strings.HasPrefix(id, reservedMsgPrefix):
-		return "client_msg_id may not start with " + reservedMsgPrefix + " (reserved for REST turns)"
+	case len(id) > MaxClientMsgIDLen || !printable(id):
+		return fmt.Sprintf("client_msg_id must be 1-%d printable characters", MaxClientMsgIDLen)
+	case strings.HasPrefix(id, ReservedMsgPrefix):
+		return "client_msg_id may not start with " + ReservedMsgPrefix + " (reserved for REST turns)"
 	}
 	return ""
 }
@@ -193,12 +199,37 @@ func printable(s string) bool {
 	return true
 }
 
-func truncateRunes(s string, n int) string {
+// TruncateRunes keeps the first n characters of s, marking a cut with "…"
+// (REST and WebSocket cut what they echo alike).
+func TruncateRunes(s string, n int) string {
 	s = strings.ToValidUTF8(s, "")
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
 	return string([]rune(s)[:n]) + "…"
+}
+
+// KindName names the JSON type a field must have, in words a client
+// reads; the gateway's request decoder uses it too, so REST and WebSocket
+// describe a wrong type alike.
+func KindName(t reflect.Type) string {
+	if t == nil {
+		return "a different type"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "a different type"
 }
 
 // Frames the connection itself sends.
@@ -232,7 +263,7 @@ type pongFrame struct {
 }
 
 // userMessageRef is the part of a persisted user message the connection
-// reads to place an ack right before it (see wsConn.Deliver).
+// reads to place an ack right before it (see conn.Deliver).
 type userMessageRef struct {
 	Role        string `json:"role"`
 	ClientMsgID string `json:"client_msg_id"`
