@@ -32,7 +32,7 @@ func (s *Store) analyze(ctx context.Context, f *File, sn sniffed) (analysis, err
 		if name := formatNames[sn.format]; name != "" {
 			what += " (" + name + ")"
 		}
-		f.Summary = fmt.Sprintf("%s %s of %s", groupThousands(f.Lines), plural(f.Lines, "line", "lines"), what)
+		f.Summary = fmt.Sprintf("%s %s of %s", loginsight.Thousands(f.Lines), plural(f.Lines, "line", "lines"), what)
 		digest := fmt.Sprintf("%s: %s. Not summarised: read or search the file to inspect it.", f.Filename, f.Summary)
 		return analysis{Digest: digest}, nil
 	}
@@ -48,7 +48,7 @@ func (s *Store) analyze(ctx context.Context, f *File, sn sniffed) (analysis, err
 	}
 	if errors.Is(err, loginsight.ErrEmpty) { // blank lines only
 		f.AnalysisStatus = AnalysisCompleted
-		f.Summary = groupThousands(f.Lines) + " blank " + plural(f.Lines, "line", "lines")
+		f.Summary = loginsight.Thousands(f.Lines) + " blank " + plural(f.Lines, "line", "lines")
 		return analysis{}, nil
 	}
 	if err != nil {
@@ -102,7 +102,7 @@ type facts struct {
 // summarize writes the one-line summary: "2,000 lines, 14:02–14:31,
 // 3.2% errors, 27 templates".
 func summarize(lines int64, fx facts) string {
-	parts := []string{groupThousands(lines) + " " + plural(lines, "line", "lines")}
+	parts := []string{loginsight.Thousands(lines) + " " + plural(lines, "line", "lines")}
 	if fx.first != nil && fx.last != nil {
 		parts = append(parts, timeRange(*fx.first, *fx.last))
 	}
@@ -124,22 +124,4 @@ func plural(n int64, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// groupThousands formats 2000 as "2,000".
-func groupThousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }

@@ -26,7 +26,7 @@ func reportFacts(rep *loginsight.Report) facts {
 		fx.first, fx.last = &first, &last
 		fx.events = append(fx.events,
 			event{At: first, Kind: EventFileStart, Text: fmt.Sprintf("log starts (%s records, %s timestamps)",
-				groupThousands(rep.Events), rep.TimestampFormat)},
+				loginsight.Thousands(rep.Events), rep.TimestampFormat)},
 			event{At: last, Kind: EventFileEnd, Text: "log ends"},
 		)
 	}
@@ -52,7 +52,7 @@ func reportFacts(rep *loginsight.Report) facts {
 	for _, r := range bad[:min(len(bad), maxTimelineTemplates)] {
 		tmpl := cutRunes(r.c.Template, maxTemplateText)
 		fx.events = append(fx.events, event{At: r.c.FirstSeen.UTC(), Kind: EventErrorFirstSeen,
-			Text: fmt.Sprintf("first %s: %s (%s× in all)", r.worst, tmpl, groupThousands(int64(r.c.Count)))})
+			Text: fmt.Sprintf("first %s: %s (%s× in all)", r.worst, tmpl, loginsight.Thousands(int64(r.c.Count)))})
 		if r.c.Count > 1 && r.c.LastSeen.After(r.c.FirstSeen) {
 			fx.events = append(fx.events, event{At: r.c.LastSeen.UTC(), Kind: EventErrorLastSeen,
 				Text: fmt.Sprintf("last %s: %s", r.worst, tmpl)})
@@ -60,7 +60,7 @@ func reportFacts(rep *loginsight.Report) facts {
 	}
 
 	for _, b := range rep.Bursts {
-		text := fmt.Sprintf("burst: %s records in %s (%.1f× the usual rate)", groupThousands(int64(b.Lines)), shortDuration(b.Width), b.Ratio)
+		text := fmt.Sprintf("burst: %s records in %s (%.1f× the usual rate)", loginsight.Thousands(int64(b.Lines)), shortDuration(b.Width), b.Ratio)
 		if len(b.Top) > 0 {
 			text += "; mostly " + cutRunes(b.Top[0].Template, maxTemplateText)
 		}

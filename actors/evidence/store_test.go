@@ -510,7 +510,4 @@ func TestHumanSize(t *testing.T) {
 			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
 		}
 	}
-	if got := groupThousands(1234567); got != "1,234,567" {
-		t.Errorf("groupThousands = %q", got)
-	}
 }

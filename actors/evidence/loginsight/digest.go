@@ -167,28 +167,28 @@ func omittedLine(omitted []string) string {
 
 func (r *Report) summaryLine() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "**Summary:** %s lines, %s records", num64(r.Lines), num64(r.Events))
+	fmt.Fprintf(&b, "**Summary:** %s lines, %s records", Thousands(r.Lines), Thousands(r.Events))
 	if !r.Start.IsZero() {
 		fmt.Fprintf(&b, ", %s → %s (%s)", stamp(r.Start), stamp(r.End), shortDur(r.End.Sub(r.Start)))
 	} else {
 		b.WriteString(", no timestamps found")
 	}
 	bad := r.Levels[LevelError] + r.Levels[LevelCritical] + r.Levels[LevelFatal]
-	fmt.Fprintf(&b, ", error rate %.2f%% (%s ERROR or worse), %s templates", 100*r.ErrorRate, num64(bad), num(r.TemplatesTotal))
+	fmt.Fprintf(&b, ", error rate %.2f%% (%s ERROR or worse), %s templates", 100*r.ErrorRate, Thousands(bad), num(r.TemplatesTotal))
 	var extra []string
 	for _, x := range []struct {
 		n    int64
 		what string
 	}{{r.TruncatedLines, "truncated"}, {r.BinaryLines, "binary"}, {r.ContinuationLines, "stack-trace"}, {r.BlankLines, "blank"}} {
 		if x.n > 0 {
-			extra = append(extra, num64(x.n)+" "+x.what)
+			extra = append(extra, Thousands(x.n)+" "+x.what)
 		}
 	}
 	if len(extra) > 0 {
 		fmt.Fprintf(&b, "; lines: %s", strings.Join(extra, ", "))
 	}
 	if r.TimestampedEvents < r.Events && r.TimestampedEvents > 0 {
-		fmt.Fprintf(&b, "; %s records without timestamp", num64(r.Events-r.TimestampedEvents))
+		fmt.Fprintf(&b, "; %s records without timestamp", Thousands(r.Events-r.TimestampedEvents))
 	}
 	if r.EvictedTemplates > 0 {
 		fmt.Fprintf(&b, "; %s rare templates (%s records) dropped by the template cap", num(r.EvictedTemplates), num(r.EvictedEvents))
@@ -201,7 +201,7 @@ func (r *Report) levelsLine() string {
 	var parts []string
 	for l := numLevels - 1; ; l-- {
 		if n := r.Levels[l]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %s (%.1f%%)", l, num64(n), 100*float64(n)/float64(max(r.Events, 1))))
+			parts = append(parts, fmt.Sprintf("%s %s (%.1f%%)", l, Thousands(n), 100*float64(n)/float64(max(r.Events, 1))))
 		}
 		if l == 0 {
 			break
@@ -227,7 +227,7 @@ func (r *Report) ipLine() string {
 }
 
 func (r *Report) traceLine() string {
-	s := fmt.Sprintf("**Stack traces:** %s records carried multi-line traces (%s lines)", num64(r.MultilineEvents), num64(r.ContinuationLines))
+	s := fmt.Sprintf("**Stack traces:** %s records carried multi-line traces (%s lines)", Thousands(r.MultilineEvents), Thousands(r.ContinuationLines))
 	var top []string
 	for _, t := range r.TraceTemplates[:min(3, len(r.TraceTemplates))] {
 		top = append(top, fmt.Sprintf("%s ×%s", code(t.Template, 160), num(t.Count)))
@@ -313,7 +313,7 @@ func shortDur(d time.Duration) string {
 	return b.String()
 }
 
-func num(n int) string { return num64(int64(n)) }
+func num(n int) string { return Thousands(int64(n)) }
 
 func plural(n int, what string) string {
 	if n == 1 {
@@ -322,8 +322,8 @@ func plural(n int, what string) string {
 	return num(n) + " " + what + "s"
 }
 
-// num64 formats with thousands separators: 1234567 → 1,234,567.
-func num64(n int64) string {
+// Thousands formats n with thousands separators: 1234567 → 1,234,567.
+func Thousands(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")

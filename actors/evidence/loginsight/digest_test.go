@@ -116,8 +116,8 @@ func TestDigestContent(t *testing.T) {
 
 func TestNum(t *testing.T) {
 	for in, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -4500: "-4,500"} {
-		if got := num64(in); got != want {
-			t.Errorf("num64(%d) = %s, want %s", in, got, want)
+		if got := Thousands(in); got != want {
+			t.Errorf("Thousands(%d) = %s, want %s", in, got, want)
 		}
 	}
 	for in, want := range map[time.Duration]string{30 * time.Second: "30s", 3 * time.Minute: "3m", 38*time.Hour + 27*time.Minute: "1d14h27m"} {
