@@ -1,5 +1,6 @@
 // Package embed owns the knowledge base: documents and their metadata,
-// text extraction (markdown, text, HTML, JSON, YAML, CSV, logs), heading-aware
+// text extraction (markdown, text, HTML, JSON, YAML, CSV, logs, and PDF
+// through PDFium compiled to WebAssembly, pdf.go), heading-aware
 // chunking, durable ingestion jobs and scoped search over the chunks.
 // Retrieval itself lives in embed/index (BM25 today; vectors are fused in by
 // reciprocal rank once an embedder feeds them).
@@ -19,8 +20,10 @@
 // applies these rules inside the index filter, before the top k are chosen.
 //
 // Concurrency: KB methods are safe for concurrent use. Open starts
-// Config.Workers goroutines, owned by the KB and waited for by Close; no
-// other goroutine is started. One RWMutex orders document, chunk and index
+// Config.Workers goroutines, owned by the KB and waited for by Close. The
+// only other goroutines are the PDF engine's: a worker extracting a PDF
+// runs it on one goroutine and waits at most pdfTimeout for it; a stopped
+// run's goroutine ends when the engine aborts it. One RWMutex orders document, chunk and index
 // changes (always taken before the index's own lock), so a delete and a
 // finishing job never interleave.
 //

@@ -28,6 +28,7 @@ const (
 	FormatYAML     = "yaml"
 	FormatCSV      = "csv"
 	FormatLog      = "log"
+	FormatPDF      = "pdf"
 )
 
 var extFormats = map[string]string{
@@ -38,6 +39,7 @@ var extFormats = map[string]string{
 	".yaml": FormatYAML, ".yml": FormatYAML,
 	".csv": FormatCSV,
 	".log": FormatLog, ".out": FormatLog, ".err": FormatLog,
+	".pdf": FormatPDF,
 }
 
 // SupportedExtension reports whether files with this name are ingested by
@@ -53,18 +55,18 @@ func SupportedExtension(name string) bool {
 func detectFormat(head []byte, filename string) (string, error) {
 	ext := strings.ToLower(filepath.Ext(filename))
 	if bytes.HasPrefix(head, []byte("%PDF-")) {
-		return "", fmt.Errorf("%w: PDF is not supported yet: convert to text or markdown", ErrUnsupported)
+		return FormatPDF, nil
 	}
 	ct := http.DetectContentType(head)
 	switch {
 	case strings.HasPrefix(ct, "image/"), strings.HasPrefix(ct, "audio/"), strings.HasPrefix(ct, "video/"):
-		return "", fmt.Errorf("%w: %s files are not supported: upload text, markdown, HTML, JSON, YAML, CSV or logs", ErrUnsupported, ct)
+		return "", fmt.Errorf("%w: %s files are not supported: upload text, markdown, HTML, JSON, YAML, CSV, logs or PDF", ErrUnsupported, ct)
 	case ct == "application/zip", ct == "application/x-gzip", ct == "application/x-rar-compressed",
 		ct == "application/wasm", ct == "application/vnd.ms-fontobject", ct == "application/octet-stream":
-		return "", fmt.Errorf("%w: binary content (%s) is not supported: upload text, markdown, HTML, JSON, YAML, CSV or logs", ErrUnsupported, ct)
+		return "", fmt.Errorf("%w: binary content (%s) is not supported: upload text, markdown, HTML, JSON, YAML, CSV, logs or PDF", ErrUnsupported, ct)
 	}
 	if !textLike(head) {
-		return "", fmt.Errorf("%w: binary content is not supported: upload text, markdown, HTML, JSON, YAML, CSV or logs", ErrUnsupported)
+		return "", fmt.Errorf("%w: binary content is not supported: upload text, markdown, HTML, JSON, YAML, CSV, logs or PDF", ErrUnsupported)
 	}
 	byExt, known := extFormats[ext]
 	trimmed := bytes.TrimLeft(head, " \t\r\n\ufeff")
@@ -179,6 +181,11 @@ func extract(r io.Reader, format string, max int64) (string, error) {
 				w.b.Reset() // not JSON after all: index it as text
 				err = w.WriteString(string(raw))
 			}
+		}
+	case FormatPDF:
+		var raw []byte
+		if raw, err = io.ReadAll(lr); err == nil && lr.N > 0 {
+			err = extractPDF(raw, w)
 		}
 	case FormatCSV:
 		var raw []byte

@@ -60,9 +60,12 @@ func (e *env) close() {
 
 func (e *env) reopen() { e.close(); e.open() }
 
+// wait waits for every job to end. The bound is generous: the first PDF
+// of the process compiles the PDF engine, which takes 3–4 s alone and far
+// longer while the rest of the suite runs on the same cores.
 func (e *env) wait() {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := e.kb.WaitIdle(ctx); err != nil {
 		e.t.Fatal(err)

@@ -19,6 +19,7 @@ func TestUploadEveryFormat(t *testing.T) {
 		{"deploy.yaml", "service:\n  name: platypusd\n  replicas: 3\n", "platypusd"},
 		{"hosts.csv", "host,role\ndb1,narwhalprimary\n", "narwhalprimary"},
 		{"app.log", "2024-01-01T00:00:00Z ERROR axolotl worker crashed: connection refused\n", "axolotl"},
+		{"guide.pdf", string(makePDF(t, true, "", []string{"Capybarad restart procedure"}, []string{"Check the capybarad socket"})), "capybarad"},
 	}
 	ids := map[string]string{}
 	for _, c := range cases {
@@ -64,7 +65,6 @@ func TestUnsupportedAndBadUploads(t *testing.T) {
 		name, body string
 		want       error
 	}{
-		{"doc.pdf", "%PDF-1.7\n%âãÏÓ\n1 0 obj\n", ErrUnsupported},
 		{"img.png", "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ErrUnsupported},
 		{"blob.bin", "\x00\x01\x02\x03binary", ErrUnsupported},
 		{"empty.md", "", ErrEmpty},
@@ -76,12 +76,16 @@ func TestUnsupportedAndBadUploads(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
 		}
 	}
-	_, _, err := e.kb.Upload(context.Background(), Upload{Owner: "alice", Filename: "x.pdf", Body: strings.NewReader("%PDF-1.4")})
-	if err == nil || !strings.Contains(err.Error(), "PDF is not supported yet: convert to text or markdown") {
-		t.Errorf("PDF message: %v", err)
-	}
 	if n := e.countKeys("d/"); n != 0 {
 		t.Errorf("%d documents stored for rejected uploads", n)
+	}
+	// A PDF is read after the upload returns: a broken one is accepted,
+	// then fails with the reason.
+	d := e.upload(Upload{Filename: "broken.pdf"}, "%PDF-1.7\n%âãÏÓ\n1 0 obj\n")
+	e.wait()
+	got, _, err := e.kb.Get(context.Background(), alice, d.DocumentID)
+	if err != nil || got.Status != StatusFailed || !strings.Contains(got.Error, "not a readable PDF") {
+		t.Errorf("broken PDF: %+v %v", got, err)
 	}
 }
 

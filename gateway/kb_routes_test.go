@@ -112,7 +112,7 @@ func TestKnowledgeRoutesAndScopes(t *testing.T) {
 	}
 
 	// Bad input.
-	wantStatus(t, e.uploadDoc(bob, "x.pdf", "%PDF-1.7\n\x00\x01binary"), http.StatusUnsupportedMediaType)
+	wantStatus(t, e.uploadDoc(bob, "x.png", "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), http.StatusUnsupportedMediaType)
 	body, ctype := multipartBody(t, formPart{name: "file", filename: "a.md", content: "# A"}, formPart{name: "title", content: "late"})
 	wantStatus(t, e.call("POST", "/api/v1/knowledge/documents", bob, body, "Content-Type", ctype), http.StatusUnprocessableEntity)
 	wantStatus(t, e.call("POST", "/api/v1/knowledge/search", bob, `{"query":""}`), http.StatusUnprocessableEntity)

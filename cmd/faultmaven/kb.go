@@ -176,7 +176,7 @@ func openLocalKB(dir string, m *model.Model) (_ *localKB, err error) {
 		_ = store.Close()
 		return nil, err
 	}
-	cfg := embed.Config{}
+	cfg := embed.Config{PDFCacheDir: filepath.Join(dir, "cache", "pdfium")}
 	if m != nil {
 		cfg.Embedder, cfg.ModelID, cfg.IndexDir = m, m.Info().ID, filepath.Join(dir, "index")
 	}

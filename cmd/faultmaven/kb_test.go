@@ -1,9 +1,16 @@
 package main
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/go-pdf/fpdf"
+
+	"github.com/faultmaven/faultmaven/embed"
 	"github.com/faultmaven/faultmaven/embed/testmodel"
 	"github.com/faultmaven/faultmaven/persistence"
 )
@@ -43,6 +50,48 @@ func TestKBIngestIsResumableAndRespectsTheLock(t *testing.T) {
 	_, _, err = runCmd(t, env(nil), "", "kb", "ingest", "--data", data, "../../testdata/kb/runbooks")
 	if err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("locked data dir: %v", err)
+	}
+}
+
+// TestKBIngestReadsPDFAndKeepsTheCompiledEngine ingests a PDF from the
+// command line; the compiled PDF engine is left in the data directory for
+// the next run (docs/adr/0010).
+func TestKBIngestReadsPDFAndKeepsTheCompiledEngine(t *testing.T) {
+	src, data := t.TempDir(), t.TempDir()
+	p := fpdf.New("P", "mm", "A4", "")
+	p.AddPage()
+	p.SetFont("Helvetica", "", 12)
+	p.Cell(0, 8, "Rotate the quokkagate certificates before they expire")
+	if err := p.OutputFileAndClose(filepath.Join(src, "certs.pdf")); err != nil {
+		t.Fatal(err)
+	}
+	// The first PDF of a process compiles the engine: seconds alone, far
+	// more while the rest of the suite shares the cores.
+	out, errOut, err := runCmdFor(t, 5*time.Minute, env(nil), "", "kb", "ingest", "--data", data, src)
+	if err != nil {
+		t.Fatalf("ingest: %v\n%s%s", err, out, errOut)
+	}
+	entries, err := os.ReadDir(filepath.Join(data, "cache", "pdfium"))
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("no compiled engine kept in the data directory: %v %v", entries, err)
+	}
+	st, err := persistence.Open(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := st.Keyspace(persistence.SpaceKB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := embed.Open(ks, ks.Blobs(), embed.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := kb.Search(context.Background(), embed.Viewer{UserID: "cli", IsAdmin: true}, embed.SearchQuery{Query: "quokkagate certificates"})
+	_ = kb.Close()
+	_ = st.Close()
+	if err != nil || len(res) == 0 || res[0].Title != "certs" {
+		t.Fatalf("search after ingesting the PDF: %+v %v", res, err)
 	}
 }
 

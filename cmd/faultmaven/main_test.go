@@ -19,8 +19,14 @@ func env(m map[string]string) func(string) string {
 
 func runCmd(t *testing.T, getenv func(string) string, stdin string, args ...string) (string, string, error) {
 	t.Helper()
+	return runCmdFor(t, 30*time.Second, getenv, stdin, args...)
+}
+
+// runCmdFor is runCmd with a time limit other than 30 s.
+func runCmdFor(t *testing.T, limit time.Duration, getenv func(string) string, stdin string, args ...string) (string, string, error) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	err := run(ctx, args, getenv, strings.NewReader(stdin), &out, &errb)
 	return out.String(), errb.String(), err

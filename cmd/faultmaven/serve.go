@@ -396,7 +396,7 @@ func startNode(cfg serveConfig, getenv func(string) string, log *zap.Logger) (*n
 		return fail(err)
 	}
 	// Rebuilds the search index from Pebble and resumes unfinished ingestion.
-	kbCfg := embed.Config{MaxDocBytes: cfg.MaxUpload, Logger: log.Named("kb")}
+	kbCfg := embed.Config{MaxDocBytes: cfg.MaxUpload, Logger: log.Named("kb"), PDFCacheDir: filepath.Join(cfg.Data, "cache", "pdfium")}
 	if n.emb.embedder != nil {
 		kbCfg.Embedder, kbCfg.ModelID = n.emb.embedder, n.emb.info.ID
 		kbCfg.IndexDir = filepath.Join(cfg.Data, "index")
