@@ -39,6 +39,7 @@ bench: ort bench-ws bench-embed
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./actors/ | tee bench-actors.out
 	FM_BENCH_EF=64,256,512,1024 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./embed/index/ | tee bench-index.out
 	FM_BENCH=1 $(GO) test -run '^$$' -bench AnalyzeLarge -benchtime 1x -timeout 30m ./actors/evidence/loginsight/ | tee bench-logs.out
+	$(GO) test -run '^$$' -bench PDF -benchtime 5x -count 3 -timeout 30m ./embed/ | tee bench-pdf.out
 
 # Live sessions over WebSocket: the server against a minimal relay (floor) and the same relay
 # syncing each user message and answer to a group-committed log (floor-durable), same workload.
