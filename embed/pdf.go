@@ -39,13 +39,14 @@ const (
 
 // pdfEngine is the process's PDFium module, compiled at the first PDF
 // (about 3 s on a 2-core machine, or loaded from the compilation cache in
-// PDFCacheDir) and kept until the process ends.
+// PDFCacheDir) and kept until the process ends. A start that fails (say,
+// out of memory while compiling) is tried again by the next PDF rather
+// than remembered; config, when set, replaces pdfConfig (tests).
 var pdfEngine struct {
-	once     sync.Once
-	pool     pdfium.Pool
-	err      error
 	mu       sync.Mutex
+	pool     pdfium.Pool
 	cacheDir string // where the compiled engine is kept; "" compiles in memory
+	config   func() webassembly.Config
 }
 
 // setPDFCacheDir sets where the engine, once compiled, is kept for the
@@ -57,24 +58,30 @@ func setPDFCacheDir(dir string) {
 	pdfEngine.cacheDir = dir
 }
 
+// pdfPool returns the engine, starting it if it is not running. Callers
+// wait for a start in progress.
 func pdfPool() (pdfium.Pool, error) {
-	pdfEngine.once.Do(func() {
-		cfg := pdfConfig()
-		pdfEngine.mu.Lock()
-		dir := pdfEngine.cacheDir
-		pdfEngine.mu.Unlock()
-		if dir != "" {
-			// A cache that cannot be opened only costs the compilation.
-			if cache, err := wazero.NewCompilationCacheWithDir(dir); err == nil {
-				cfg.RuntimeConfig = cfg.RuntimeConfig.WithCompilationCache(cache)
-			}
+	pdfEngine.mu.Lock()
+	defer pdfEngine.mu.Unlock()
+	if pdfEngine.pool != nil {
+		return pdfEngine.pool, nil
+	}
+	cfg := pdfConfig()
+	if pdfEngine.config != nil {
+		cfg = pdfEngine.config()
+	}
+	if dir := pdfEngine.cacheDir; dir != "" {
+		// A cache that cannot be opened only costs the compilation.
+		if cache, err := wazero.NewCompilationCacheWithDir(dir); err == nil {
+			cfg.RuntimeConfig = cfg.RuntimeConfig.WithCompilationCache(cache)
 		}
-		pdfEngine.pool, pdfEngine.err = webassembly.Init(cfg)
-		if pdfEngine.err != nil {
-			pdfEngine.err = fmt.Errorf("embed: start the PDF engine: %w", pdfEngine.err)
-		}
-	})
-	return pdfEngine.pool, pdfEngine.err
+	}
+	pool, err := webassembly.Init(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("embed: start the PDF engine: %w", err)
+	}
+	pdfEngine.pool = pool
+	return pool, nil
 }
 
 func pdfConfig() webassembly.Config {

@@ -212,3 +212,41 @@ func BenchmarkPDFEngineStart(b *testing.B) {
 		_ = pool.Close()
 	}
 }
+
+// TestPDFEngineStartIsRetried: a start that fails fails that document
+// only; the next PDF starts the engine again.
+func TestPDFEngineStartIsRetried(t *testing.T) {
+	pdf := makePDF(t, true, "", []string{"retry the engine"})
+	if _, err := extract(bytes.NewReader(pdf), FormatPDF, 1<<20); err != nil {
+		t.Fatal(err) // the engine runs
+	}
+	pdfEngine.mu.Lock()
+	running := pdfEngine.pool
+	pdfEngine.pool = nil
+	pdfEngine.config = func() webassembly.Config {
+		c := pdfConfig()
+		c.WASM = []byte("\x00asm but not a module")
+		return c
+	}
+	pdfEngine.mu.Unlock()
+	t.Cleanup(func() {
+		pdfEngine.mu.Lock()
+		defer pdfEngine.mu.Unlock()
+		if pdfEngine.pool != nil && pdfEngine.pool != running {
+			_ = pdfEngine.pool.Close()
+		}
+		pdfEngine.pool, pdfEngine.config = running, nil
+	})
+
+	_, err := extract(bytes.NewReader(pdf), FormatPDF, 1<<20)
+	if err == nil || !strings.Contains(err.Error(), "start the PDF engine") {
+		t.Fatalf("with an engine that cannot start: %v", err)
+	}
+	pdfEngine.mu.Lock()
+	pdfEngine.config = nil // the cause went away
+	pdfEngine.mu.Unlock()
+	got, err := extract(bytes.NewReader(pdf), FormatPDF, 1<<20)
+	if err != nil || got != "retry the engine" {
+		t.Fatalf("the next PDF did not start the engine again: %q, %v", got, err)
+	}
+}
