@@ -14,30 +14,42 @@ import (
 )
 
 func uploadDoc(base, token, name, content string) (string, error) {
+	id, _, err := uploadFile(base, token, name, name+".md", []byte(content), "scope", "global")
+	return id, err
+}
+
+// uploadFile posts a knowledge-base document (a runbook titled title) with
+// the extra form fields given as name, value pairs, and returns its id and
+// status.
+func uploadFile(base, token, title, filename string, content []byte, fields ...string) (string, string, error) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
-	_ = mw.WriteField("title", name)
+	_ = mw.WriteField("title", title)
 	_ = mw.WriteField("document_type", "runbook")
-	_ = mw.WriteField("scope", "global")
-	fw, _ := mw.CreateFormFile("file", name+".md")
-	_, _ = io.WriteString(fw, content)
+	for i := 0; i+1 < len(fields); i += 2 {
+		_ = mw.WriteField(fields[i], fields[i+1])
+	}
+	fw, _ := mw.CreateFormFile("file", filename)
+	_, _ = fw.Write(content)
 	_ = mw.Close()
 	req, _ := http.NewRequest("POST", base+"/api/v1/knowledge/documents", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 201 {
-		return "", fmt.Errorf("upload %s: %d %s", name, resp.StatusCode, data)
+		return "", "", fmt.Errorf("upload %s: %d %s", filename, resp.StatusCode, data)
 	}
 	var d struct {
 		DocumentID string `json:"document_id"`
+		Status     string `json:"status"`
 	}
-	return d.DocumentID, json.Unmarshal(data, &d)
+	err = json.Unmarshal(data, &d)
+	return d.DocumentID, d.Status, err
 }
 
 // runbookText is a document of a few dozen chunks carrying a unique token.

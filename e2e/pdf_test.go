@@ -2,11 +2,7 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
-	"mime/multipart"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -26,30 +22,11 @@ func uploadPDF(t *testing.T, base, token, name, line string) string {
 	if err := p.Output(&pdf); err != nil {
 		t.Fatal(err)
 	}
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	_ = mw.WriteField("title", name)
-	_ = mw.WriteField("document_type", "runbook")
-	fw, _ := mw.CreateFormFile("file", name+".pdf")
-	_, _ = fw.Write(pdf.Bytes())
-	_ = mw.Close()
-	req, _ := http.NewRequest("POST", base+"/api/v1/knowledge/documents", &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	id, status, err := uploadFile(base, token, name, name+".pdf", pdf.Bytes())
+	if err != nil || status != "processing" {
+		t.Fatalf("upload %s: %q %v", name, status, err)
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	var d struct {
-		DocumentID string `json:"document_id"`
-		Status     string `json:"status"`
-	}
-	if resp.StatusCode != 201 || json.Unmarshal(data, &d) != nil || d.Status != "processing" {
-		t.Fatalf("upload %s: %d %s", name, resp.StatusCode, data)
-	}
-	return d.DocumentID
+	return id
 }
 
 // waitDocReady polls the document until it is ready. The first PDF on a
