@@ -12,73 +12,24 @@ import (
 	"time"
 
 	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
-	"github.com/gorilla/websocket"
+	"github.com/faultmaven/faultmaven/gateway/ws/wstest"
 )
 
-// wsFrame is any server frame.
-type wsFrame struct {
-	Type        string          `json:"type"`
-	CaseID      string          `json:"case_id"`
-	Seq         uint64          `json:"seq"`
-	Kind        string          `json:"kind"`
-	Data        json.RawMessage `json:"data"`
-	Turn        int             `json:"turn"`
-	Text        string          `json:"text"`
-	HeadSeq     uint64          `json:"head_seq"`
-	ClientMsgID string          `json:"client_msg_id"`
-	Code        string          `json:"code"`
-	Message     string          `json:"message"`
-}
+type wsFrame = wstest.Frame
 
-type wsClient struct {
-	t    *testing.T
-	conn *websocket.Conn
-}
-
-func dialWS(t *testing.T, base, token string) *wsClient {
+// dialWS connects and authenticates with an auth frame (the way a browser,
+// which cannot set headers on a WebSocket, does).
+func dialWS(t *testing.T, base, token string) *wstest.Client {
 	t.Helper()
-	url := "ws" + strings.TrimPrefix(base, "http") + "/api/v1/ws"
-	conn, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	c, resp, err := wstest.Dial(t, "ws"+strings.TrimPrefix(base, "http")+"/api/v1/ws", "", nil, nil)
 	if err != nil {
-		t.Fatalf("dial %s: %v (%v)", url, err, resp)
+		t.Fatalf("dial: %v (%v)", err, resp)
 	}
-	c := &wsClient{t: t, conn: conn}
-	t.Cleanup(func() { conn.Close() })
-	c.send(map[string]any{"type": "auth", "token": token})
-	if f := c.next(); f.Type != "ready" {
-		t.Fatalf("want ready, got %+v", f)
+	c.Send(map[string]any{"type": "auth", "token": token})
+	if f := c.Next(); f.Type != "ready" {
+		t.Fatalf("want ready, got %s", f.Raw)
 	}
 	return c
-}
-
-func (c *wsClient) send(v any) {
-	c.t.Helper()
-	if err := c.conn.WriteJSON(v); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-func (c *wsClient) next() wsFrame {
-	c.t.Helper()
-	_ = c.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	var f wsFrame
-	if err := c.conn.ReadJSON(&f); err != nil {
-		c.t.Fatalf("read: %v", err)
-	}
-	return f
-}
-
-// until reads frames until pred holds, returning all frames read.
-func (c *wsClient) until(pred func(wsFrame) bool) []wsFrame {
-	c.t.Helper()
-	var out []wsFrame
-	for {
-		f := c.next()
-		out = append(out, f)
-		if pred(f) {
-			return out
-		}
-	}
 }
 
 func messageOf(t *testing.T, f wsFrame) (role, content string, turn int) {
@@ -121,11 +72,10 @@ func TestWebSocketTurnAgainstTheBinary(t *testing.T) {
 	caseID := newCase(t, srv.base, tk.AccessToken)
 
 	c := dialWS(t, srv.base, tk.AccessToken)
-	c.send(map[string]any{"type": "subscribe", "case_id": caseID, "since_seq": 0})
-	sub := c.until(func(f wsFrame) bool { return f.Type == "subscribed" })
-	head := sub[len(sub)-1].HeadSeq
-	c.send(map[string]any{"type": "turn", "case_id": caseID, "client_msg_id": "cm-1", "text": "API returns 502 since 14:00"})
-	frames := c.until(isAnswer(1))
+	sub := c.Subscribe(caseID, 0)
+	head := *sub[len(sub)-1].HeadSeq
+	c.Send(map[string]any{"type": "turn", "case_id": caseID, "client_msg_id": "cm-1", "text": "API returns 502 since 14:00"})
+	frames := c.Until(isAnswer(1))
 
 	ackAt, firstDelta := -1, -1
 	var ack wsFrame
@@ -169,8 +119,8 @@ func TestWebSocketTurnAgainstTheBinary(t *testing.T) {
 	// A second connection resuming from the middle sees exactly the rest.
 	c2 := dialWS(t, srv.base, tk.AccessToken)
 	from := ack.Seq - 1
-	c2.send(map[string]any{"type": "subscribe", "case_id": caseID, "since_seq": from})
-	replay := c2.until(func(f wsFrame) bool { return f.Type == "subscribed" })
+	c2.Send(map[string]any{"type": "subscribe", "case_id": caseID, "since_seq": from})
+	replay := c2.Until(func(f wsFrame) bool { return f.Type == "subscribed" })
 	var got []uint64
 	for _, f := range replay {
 		if f.Type == "event" {
@@ -183,13 +133,13 @@ func TestWebSocketTurnAgainstTheBinary(t *testing.T) {
 
 	// A repeated client_msg_id gets the same ack and no second turn.
 	requests := fake.RequestCount()
-	c.send(map[string]any{"type": "turn", "case_id": caseID, "client_msg_id": "cm-1", "text": "API returns 502 since 14:00"})
-	again := c.until(func(f wsFrame) bool { return f.Type == "ack" })
+	c.Send(map[string]any{"type": "turn", "case_id": caseID, "client_msg_id": "cm-1", "text": "API returns 502 since 14:00"})
+	again := c.Until(func(f wsFrame) bool { return f.Type == "ack" })
 	if a := again[len(again)-1]; a.Seq != ack.Seq {
 		t.Fatalf("repeat ack seq %d, first %d", a.Seq, ack.Seq)
 	}
-	c.send(map[string]any{"type": "ping"})
-	c.until(func(f wsFrame) bool { return f.Type == "pong" })
+	c.Send(map[string]any{"type": "ping"})
+	c.Until(func(f wsFrame) bool { return f.Type == "pong" })
 	if n := fake.RequestCount(); n != requests {
 		t.Fatalf("the repeat started another LLM call (%d → %d)", requests, n)
 	}
@@ -203,8 +153,8 @@ func TestWebSocketTurnAgainstTheBinary(t *testing.T) {
 	// Another user cannot subscribe to it.
 	other := register(t, srv.base, "ws-intruder")
 	c3 := dialWS(t, srv.base, other.AccessToken)
-	c3.send(map[string]any{"type": "subscribe", "case_id": caseID, "since_seq": 0})
-	if f := c3.next(); f.Type != "error" || f.Code != "not_found" {
+	c3.Send(map[string]any{"type": "subscribe", "case_id": caseID, "since_seq": 0})
+	if f := c3.Next(); f.Type != "error" || f.Code != "not_found" {
 		t.Fatalf("intruder got %+v", f)
 	}
 	if err := srv.stop(); err != nil {
@@ -321,10 +271,10 @@ func TestKill9DuringStreamingTurn(t *testing.T) {
 	tk := register(t, srv.base, "kill-user")
 	caseID := newCase(t, srv.base, tk.AccessToken)
 	c := dialWS(t, srv.base, tk.AccessToken)
-	c.send(map[string]any{"type": "subscribe", "case_id": caseID, "since_seq": 0})
-	c.until(func(f wsFrame) bool { return f.Type == "subscribed" })
-	c.send(map[string]any{"type": "turn", "case_id": caseID, "client_msg_id": "k-1", "text": "disk full on db01"})
-	c.until(func(f wsFrame) bool { return f.Type == "delta" })
+	c.Send(map[string]any{"type": "subscribe", "case_id": caseID, "since_seq": 0})
+	c.Until(func(f wsFrame) bool { return f.Type == "subscribed" })
+	c.Send(map[string]any{"type": "turn", "case_id": caseID, "client_msg_id": "k-1", "text": "disk full on db01"})
+	c.Until(func(f wsFrame) bool { return f.Type == "delta" })
 	srv.kill()
 
 	fake.SetDefault(llmtest.Reply{Content: "Free space under /var/lib/postgres/wal."})
@@ -352,8 +302,8 @@ func TestKill9DuringStreamingTurn(t *testing.T) {
 		t.Fatalf("the interrupted turn must be failed with a reason: %+v", job)
 	}
 	c = dialWS(t, srv.base, tk.AccessToken)
-	c.send(map[string]any{"type": "subscribe", "case_id": caseID, "since_seq": 0})
-	replay := c.until(func(f wsFrame) bool { return f.Type == "subscribed" })
+	c.Send(map[string]any{"type": "subscribe", "case_id": caseID, "since_seq": 0})
+	replay := c.Until(func(f wsFrame) bool { return f.Type == "subscribed" })
 	failed := false
 	for _, f := range replay {
 		failed = failed || (f.Type == "event" && f.Kind == "turn_failed")
@@ -361,8 +311,8 @@ func TestKill9DuringStreamingTurn(t *testing.T) {
 	if !failed {
 		t.Fatal("the replay has no turn_failed event")
 	}
-	c.send(map[string]any{"type": "turn", "case_id": caseID, "client_msg_id": "k-1", "text": "disk full on db01"})
-	frames := c.until(isAnswer(2))
+	c.Send(map[string]any{"type": "turn", "case_id": caseID, "client_msg_id": "k-1", "text": "disk full on db01"})
+	frames := c.Until(isAnswer(2))
 	ok := false
 	for _, f := range frames {
 		if f.Type == "event" && f.Kind == "message" {

@@ -2,6 +2,7 @@ package embed
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +12,20 @@ import (
 	"github.com/faultmaven/faultmaven/persistence"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain keeps the compiled PDF engine in a directory of its own for the
+// package's tests: the first PDF compiles it (about 25 s under the race
+// detector), and a test that restarts the engine then loads it instead.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "faultmaven-embed-pdfium-")
+	if err != nil {
+		panic(err)
+	}
+	setPDFCacheDir(dir)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		_ = os.RemoveAll(dir)
+		os.Exit(code)
+	}))
+}
 
 // env is a real on-disk store and a KB over it; reopen simulates a restart.
 type env struct {

@@ -56,6 +56,44 @@ func rawPDF(root int, objs ...string) []byte {
 	return b.Bytes()
 }
 
+// runbookPages is n pages of 40 numbered lines each.
+func runbookPages(n int) [][]string {
+	lines := make([]string, 40)
+	for i := range lines {
+		lines[i] = fmt.Sprintf("step %d: check the certificate expiry of ingress-%d with openssl s_client", i, i)
+	}
+	pages := make([][]string, n)
+	for i := range pages {
+		pages[i] = lines
+	}
+	return pages
+}
+
+// hostilePDFs are structures that made another pure-Go reader loop
+// forever (docs/adr/0010), with what extraction must answer instead.
+func hostilePDFs() []struct {
+	name string
+	pdf  []byte
+	want error
+	says string
+} {
+	content := "<< /Length 20 >>\nstream\nBT (hello) Tj ET    \nendstream"
+	catalog := "<< /Type /Catalog /Pages 2 0 R >>"
+	return []struct {
+		name string
+		pdf  []byte
+		want error
+		says string
+	}{
+		{"cyclic page tree", rawPDF(1, catalog, "<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",
+			"<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>", content), ErrUnsupported, "incorrect page"},
+		{"lying page count", rawPDF(1, catalog, "<< /Type /Pages /Kids [3 0 R] /Count 100000000 >>",
+			"<< /Type /Page /Parent 2 0 R >>"), ErrEmpty, "no text layer"},
+		{"parent cycle", rawPDF(1, catalog, "<< /Type /Pages /Kids [3 0 R] /Count 1 /Parent 2 0 R >>",
+			"<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>", content), ErrEmpty, "no text layer"},
+	}
+}
+
 func TestExtractPDF(t *testing.T) {
 	pages := [][]string{
 		{"Disk full on /var/lib/docker", "Run: docker system prune -af"},
@@ -79,8 +117,7 @@ func TestExtractPDF(t *testing.T) {
 }
 
 func TestExtractPDFRefusesWhatItCannotRead(t *testing.T) {
-	content := "<< /Length 20 >>\nstream\nBT (hello) Tj ET    \nendstream"
-	cases := []struct {
+	cases := append([]struct {
 		name string
 		pdf  []byte
 		want error
@@ -89,31 +126,17 @@ func TestExtractPDFRefusesWhatItCannotRead(t *testing.T) {
 		{"not a PDF after its header", []byte("%PDF-1.7\nthis is not a pdf at all"), ErrUnsupported, "not a readable PDF"},
 		{"password", makePDF(t, true, "s3cret", []string{"hidden runbook"}), ErrUnsupported, "password-protected"},
 		{"no text layer", makePDF(t, true, "", nil, nil), ErrEmpty, "no text layer"},
-		// Structures that made another pure-Go reader loop forever
-		// (docs/adr/0010): a page tree that contains itself, a page count
-		// that lies, a page whose parent is its own ancestor.
-		{"cyclic page tree", rawPDF(1, "<< /Type /Catalog /Pages 2 0 R >>",
-			"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>", "<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>", content), ErrUnsupported, "incorrect page"},
-		{"lying page count", rawPDF(1, "<< /Type /Catalog /Pages 2 0 R >>",
-			"<< /Type /Pages /Kids [3 0 R] /Count 100000000 >>", "<< /Type /Page /Parent 2 0 R >>"), ErrEmpty, "no text layer"},
-		{"parent cycle", rawPDF(1, "<< /Type /Catalog /Pages 2 0 R >>",
-			"<< /Type /Pages /Kids [3 0 R] /Count 1 /Parent 2 0 R >>", "<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>", content), ErrEmpty, "no text layer"},
-	}
+	}, hostilePDFs()...)
 	for _, c := range cases {
 		_, err := extract(bytes.NewReader(c.pdf), FormatPDF, 1<<20)
 		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("%s: got %v, want %v saying %q", c.name, err, c.want, c.says)
 		}
 	}
-
 }
 
 func TestExtractPDFLimits(t *testing.T) {
-	var lines []string
-	for i := range 40 {
-		lines = append(lines, fmt.Sprintf("line %d of a long runbook about certificate rotation", i))
-	}
-	pdf := makePDF(t, true, "", lines, lines, lines)
+	pdf := makePDF(t, true, "", runbookPages(3)...)
 	// The text is capped at twice the file limit like every format's.
 	if _, err := extract(bytes.NewReader(pdf), FormatPDF, 1<<10); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("large text from a small limit: %v", err)
@@ -133,8 +156,9 @@ func TestExtractPDFLimits(t *testing.T) {
 func FuzzExtractPDF(f *testing.F) {
 	f.Add(makePDF(f, false, "", []string{"Disk full on /var", "prune images"}))
 	f.Add(makePDF(f, true, "", []string{"Disk full on /var"}, []string{"page two"}))
-	f.Add(rawPDF(1, "<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",
-		"<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>", "<< /Length 20 >>\nstream\nBT (hello) Tj ET    \nendstream"))
+	for _, h := range hostilePDFs() {
+		f.Add(h.pdf)
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		out, err := extract(bytes.NewReader(body), FormatPDF, 64<<10)
 		if err != nil {
@@ -150,43 +174,33 @@ func FuzzExtractPDF(f *testing.F) {
 }
 
 func TestExtractPDFIsStoppedAfterItsTimeLimit(t *testing.T) {
-	var lines []string
-	for i := range 40 {
-		lines = append(lines, fmt.Sprintf("line %d of a long runbook about certificate rotation", i))
-	}
-	pages := make([][]string, 400)
-	for i := range pages {
-		pages[i] = lines
-	}
-	pdf := makePDF(t, true, "", pages...)
+	pdf := makePDF(t, true, "", runbookPages(400)...)
 	if _, err := extract(bytes.NewReader(pdf), FormatPDF, 64<<20); err != nil {
 		t.Fatalf("warm-up: %v", err) // also compiles the engine outside the limit
 	}
 	old := pdfTimeout
 	pdfTimeout = time.Millisecond // 400 pages take far longer
-	_, err := extract(bytes.NewReader(pdf), FormatPDF, 64<<20)
-	pdfTimeout = old
-	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "took longer than 1ms") {
-		t.Fatalf("over the time limit: %v", err)
+	// More kills than the engine has instances: a killed instance must
+	// give its place back.
+	for range pdfInstances + 1 {
+		_, err := extract(bytes.NewReader(pdf), FormatPDF, 64<<20)
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "took longer than 1ms") {
+			pdfTimeout = old
+			t.Fatalf("over the time limit: %v", err)
+		}
 	}
+	pdfTimeout = old
 	// The engine serves the next document.
 	got, err := extract(bytes.NewReader(makePDF(t, true, "", []string{"after the kill"})), FormatPDF, 1<<20)
 	if err != nil || got != "after the kill" {
-		t.Fatalf("after a killed extraction: %q, %v", got, err)
+		t.Fatalf("after killed extractions: %q, %v", got, err)
 	}
 }
 
 // BenchmarkExtractPDF: a 50-page runbook of 40 lines a page, compressed,
 // through the whole extract path (the engine compiled before the timer).
 func BenchmarkExtractPDF(b *testing.B) {
-	var lines []string
-	for i := range 40 {
-		lines = append(lines, fmt.Sprintf("step %d: check the certificate expiry of ingress-%d with openssl s_client", i, i))
-	}
-	pages := make([][]string, 50)
-	for i := range pages {
-		pages[i] = lines
-	}
+	pages := runbookPages(50)
 	pdf := makePDF(b, true, "", pages...)
 	if _, err := extract(bytes.NewReader(pdf), FormatPDF, 64<<20); err != nil {
 		b.Fatal(err)

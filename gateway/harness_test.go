@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,7 +19,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/faultmaven/faultmaven/actors"
-	"github.com/faultmaven/faultmaven/actors/agent/llm"
+	"github.com/faultmaven/faultmaven/actors/actorstest"
 	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
 	"github.com/faultmaven/faultmaven/actors/evidence"
 	"github.com/faultmaven/faultmaven/embed"
@@ -92,18 +90,7 @@ func newEnv(t testing.TB, cfg Config, opts ...func(*envOption)) *env {
 	if o.onDisk {
 		popts = nil
 	}
-	store, err := persistence.Open(dataDir, popts)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	space := func(name string) *persistence.Keyspace {
-		ks, err := store.Keyspace(name)
-		if err != nil {
-			t.Fatalf("keyspace %s: %v", name, err)
-		}
-		return ks
-	}
+	store, space := actorstest.Store(t, dataDir, popts)
 	authSvc, err := auth.New(space(persistence.SpaceAuth), auth.Config{
 		AllowRegistration: !o.closedRegistration,
 		KeyFile:           filepath.Join(t.TempDir(), "jwt.key"),
@@ -130,31 +117,9 @@ func newEnv(t testing.TB, cfg Config, opts ...func(*envOption)) *env {
 	t.Cleanup(func() { _ = kb.Close() })
 	deps := actors.Deps{Keyspace: space(persistence.SpaceCase), Evidence: NewEvidenceSource(evid), Knowledge: NewKnowledgeSource(kb)}
 	if o.llm != nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		t.Cleanup(tr.CloseIdleConnections) // runs after the cases shut down (for goleak)
-		chain, err := llm.NewChain(llm.Config{
-			Providers:  []llm.ProviderConfig{{Name: "fake", BaseURL: o.llm.URL(), APIKey: "sk-fake", Model: "fake-model"}},
-			MaxRetries: -1,
-			HTTPClient: &http.Client{Transport: tr},
-		}, zap.NewNop())
-		if err != nil {
-			t.Fatalf("llm.NewChain: %v", err)
-		}
-		secret := make([]byte, 32)
-		_, _ = rand.Read(secret)
-		deps.LLM, deps.Audit, deps.NodeSecret = chain, space(persistence.SpaceAudit), secret
+		actorstest.WithLLM(t, &deps, o.llm, space(persistence.SpaceAudit))
 	}
-	cases, err := actors.NewCases(o.casesCfg, deps)
-	if err != nil {
-		t.Fatalf("actors.NewCases: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := cases.Shutdown(ctx); err != nil {
-			t.Errorf("actors.Cases.Shutdown: %v", err)
-		}
-	})
+	cases := actorstest.Start(t, o.casesCfg, deps)
 	core, logs := observer.New(zapcore.DebugLevel)
 	reg := prometheus.NewRegistry()
 	e := &env{t: t, auth: authSvc, sess: sessSvc, cases: cases, evid: evid, kb: kb, db: store, dataDir: dataDir,

@@ -2,7 +2,6 @@ package ws
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -15,10 +14,9 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
-	"go.uber.org/zap"
 
 	"github.com/faultmaven/faultmaven/actors"
-	"github.com/faultmaven/faultmaven/actors/agent/llm"
+	"github.com/faultmaven/faultmaven/actors/actorstest"
 	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
 	"github.com/faultmaven/faultmaven/actors/evidence"
 	"github.com/faultmaven/faultmaven/gateway/auth"
@@ -67,43 +65,10 @@ func newLiveEnv(t testing.TB, cfg Config) *liveEnv {
 	t.Helper()
 	fake := llmtest.New()
 	t.Cleanup(fake.Close) // after the cases have shut down: a turn may still be streaming
-	store, err := persistence.Open(filepath.Join(t.TempDir(), "data"), &persistence.Options{FS: vfs.NewMem()})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	space := func(name string) *persistence.Keyspace {
-		ks, err := store.Keyspace(name)
-		if err != nil {
-			t.Fatalf("keyspace %s: %v", name, err)
-		}
-		return ks
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	t.Cleanup(tr.CloseIdleConnections) // runs after the cases shut down (for goleak)
-	chain, err := llm.NewChain(llm.Config{
-		Providers:  []llm.ProviderConfig{{Name: "fake", BaseURL: fake.URL(), APIKey: "sk-fake", Model: "fake-model"}},
-		MaxRetries: -1,
-		HTTPClient: &http.Client{Transport: tr},
-	}, zap.NewNop())
-	if err != nil {
-		t.Fatalf("llm.NewChain: %v", err)
-	}
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	cases, err := actors.NewCases(actors.Config{}, actors.Deps{
-		Keyspace: space(persistence.SpaceCase), LLM: chain, Audit: space(persistence.SpaceAudit), NodeSecret: secret,
-	})
-	if err != nil {
-		t.Fatalf("actors.NewCases: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := cases.Shutdown(ctx); err != nil {
-			t.Errorf("actors.Cases.Shutdown: %v", err)
-		}
-	})
+	_, space := actorstest.Store(t, filepath.Join(t.TempDir(), "data"), &persistence.Options{FS: vfs.NewMem()})
+	deps := actors.Deps{Keyspace: space(persistence.SpaceCase)}
+	actorstest.WithLLM(t, &deps, fake, space(persistence.SpaceAudit))
+	cases := actorstest.Start(t, actors.Config{}, deps)
 	fa := &fakeAuth{tokens: map[string]auth.Principal{}}
 	hub, err := New(cfg, Deps{
 		Auth: fa, Cases: cases, Evidence: noEvidence{}, Metrics: testMetrics(),
