@@ -15,40 +15,11 @@ import (
 	"github.com/faultmaven/faultmaven/actors/evidence"
 	"github.com/faultmaven/faultmaven/gateway/ws"
 	"github.com/faultmaven/faultmaven/gateway/ws/wstest"
+	"github.com/faultmaven/faultmaven/internal/loghub"
 	"github.com/faultmaven/faultmaven/persistence"
 )
 
-// loghubFile finds a file of the shared loghub sample data (read-only): in
-// CI the shared folder sits beside the repository, so walk up from the
-// package directory until a directory has a shared/data/loghub sibling;
-// otherwise try /work/shared. It skips the test only when the data is
-// truly absent.
-func loghubFile(t *testing.T, rel string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tried []string
-	for {
-		root := filepath.Join(filepath.Dir(dir), "shared", "data", "loghub")
-		tried = append(tried, root)
-		if st, err := os.Stat(root); err == nil && st.IsDir() {
-			return filepath.Join(root, rel)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	root := "/work/shared/data/loghub"
-	if _, err := os.Stat(filepath.Join(root, rel)); err == nil {
-		return filepath.Join(root, rel)
-	}
-	t.Skipf("loghub sample %s not found (looked for a shared/data/loghub sibling in %v and in %s)", rel, tried, root)
-	return ""
-}
+func loghubFile(t *testing.T, rel string) string { return loghub.File(t, rel) }
 
 // fileLines reads a small text file's lines.
 func fileLines(t *testing.T, path string) []string {

@@ -10,18 +10,11 @@ import (
 	"testing"
 
 	"github.com/faultmaven/faultmaven/actors/evidence/loginsight"
+	"github.com/faultmaven/faultmaven/internal/loghub"
 )
 
-// hdfsSample is a read-only loghub sample: FM_LOGHUB (set by the Makefile to
-// the shared/ folder beside the repository, where CI puts it), else the
-// workspace's copy.
-var hdfsSample = func() string {
-	dir := os.Getenv("FM_LOGHUB")
-	if dir == "" {
-		dir = "/work/shared/data/loghub"
-	}
-	return filepath.Join(dir, "HDFS", "HDFS_2k.log")
-}()
+// hdfsSample is a read-only loghub sample.
+var hdfsSample = filepath.Join(loghub.Dir(), "HDFS", "HDFS_2k.log")
 
 // putSample uploads a read-only sample file, streaming it.
 func putSample(t *testing.T, h *harness, caseID, path string) File {

@@ -5,20 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	loghubdata "github.com/faultmaven/faultmaven/internal/loghub"
 )
 
-func loghub(t *testing.T, rel string) string {
-	t.Helper()
-	dir := os.Getenv("FM_LOGHUB")
-	if dir == "" {
-		dir = "/work/shared/data/loghub"
-	}
-	p := filepath.Join(dir, rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("loghub sample not available: %v", err)
-	}
-	return p
-}
+func loghub(t *testing.T, rel string) string { return loghubdata.File(t, rel) }
 
 func TestLogsEval(t *testing.T) {
 	out, _, err := runCmd(t, env(nil), "", "logs", "eval", loghub(t, "HDFS/HDFS_2k.log_structured.csv"))

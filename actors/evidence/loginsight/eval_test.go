@@ -6,25 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/faultmaven/faultmaven/internal/loghub"
 )
 
-// loghubDir holds the three loghub samples (see its README): FM_LOGHUB
-// (set by the Makefile to the shared/ folder beside the repository, where
-// CI puts it), else the workspace's copy.
-func loghubDir() string {
-	if d := os.Getenv("FM_LOGHUB"); d != "" {
-		return d
-	}
-	return "/work/shared/data/loghub"
-}
-
+// loghubFile returns a loghub sample file, e.g. ("OpenSSH", ".log").
 func loghubFile(t testing.TB, name, suffix string) string {
 	t.Helper()
-	p := filepath.Join(loghubDir(), name, name+"_2k"+suffix)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("loghub sample not available: %v", err)
-	}
-	return p
+	return loghub.File(t, filepath.Join(name, name+"_2k"+suffix))
 }
 
 func TestGroupingAccuracy(t *testing.T) {
