@@ -280,20 +280,7 @@ func TestSecretsNeverReachTheLLM(t *testing.T) {
 	ctx := context.Background()
 	r, _ := sys.cases.Create(ctx, CreateCase{Owner: "usr_a"})
 	text := "deploy uses AWS_ACCESS_KEY_ID=" + awsKey + " and postgres://app:" + dbPass + "@db.internal:5432/orders"
-	ack, err := sys.cases.SubmitTurn(ctx, TurnRequest{Owner: "usr_a", CaseID: r.CaseID, ClientMsgID: "s1", Text: text})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := sys.cases.AwaitTurn(ctx, "usr_a", ack, 10*time.Second)
-	if err != nil || out.Status != TurnCompleted {
-		t.Fatalf("outcome %+v %v", out, err)
-	}
-	if v := fake.Violations(); len(v) > 0 {
-		t.Fatalf("a secret reached the LLM: %v", v)
-	}
-	if fake.RequestCount() == 0 {
-		t.Fatal("the LLM was never called")
-	}
+	out := turnWithoutLeaks(t, sys, fake, r.CaseID, text)
 	if !strings.Contains(out.AgentResponse, awsKey) || !strings.Contains(out.AgentResponse, dbPass) {
 		t.Fatalf("the user must see the secrets restored: %q", out.AgentResponse)
 	}
@@ -320,6 +307,71 @@ func TestSecretsNeverReachTheLLM(t *testing.T) {
 	if strings.Contains(row.Title, awsKey) || strings.Contains(row.Title, dbPass) {
 		t.Fatalf("the auto title leaks a secret: %q", row.Title)
 	}
+}
+
+// TestPastedConfigSecretsNeverReachTheLLM pastes the kinds of files and
+// command lines an engineer shares while troubleshooting, one secret in
+// each shape the detector knows beyond key=value pairs, and checks that none
+// reaches the model while the user gets every one back.
+func TestPastedConfigSecretsNeverReachTheLLM(t *testing.T) {
+	secrets := []string{
+		"n3xusDepl0y!",                         // Maven settings.xml <password>
+		"8f14e45fceea167a5a36dedd4bea2543",     // a session cookie
+		"n3trcP4ss",                            // a .netrc line
+		"Sup3rS3cret!",                         // a password in a sentence
+		"glpat-Ab3dEfGh1jKlMn0pQr5t",           // a GitLab token
+		"Pa55w0rdDock3r",                       // docker login -p
+		"PgP4ssw0rd",                           // a .pgpass line
+		"hvs.CAESIJ3b4tYQxXr8k2Lw9mN1pQ7sT0uV", // a Vault token
+	}
+	text := "settings.xml has <server><id>nexus</id><password>" + secrets[0] + "</password></server>\n" +
+		"Cookie: sessionid=" + secrets[1] + "; theme=dark\n" +
+		"machine repo.example.com login deploy password " + secrets[2] + "\n" +
+		"the db password is " + secrets[3] + " but login is refused\n" +
+		"CI uses " + secrets[4] + " and runs docker login -u ci -p " + secrets[5] + " registry.example.com\n" +
+		"db.example.com:5432:orders:app:" + secrets[6] + "\n" +
+		"vault says 403 for " + secrets[7] + "\n"
+	fake := llmtest.New()
+	defer fake.Close()
+	fake.Forbid(secrets...)
+	fake.SetResponder(func(req *llmtest.ChatRequest) llmtest.Reply {
+		return llmtest.Reply{Content: "You sent: " + req.LastUser(), ChunkChars: 5}
+	})
+	sys := startTurnCases(t, fake, Config{})
+	r, _ := sys.cases.Create(context.Background(), CreateCase{Owner: "usr_a"})
+	out := turnWithoutLeaks(t, sys, fake, r.CaseID, text)
+	for _, s := range secrets {
+		if !strings.Contains(out.AgentResponse, s) {
+			t.Errorf("the user must see %q restored: %q", s, out.AgentResponse)
+		}
+	}
+	for _, keep := range []string{"repo.example.com", "db.example.com:5432:orders:app:", "theme=dark", "registry.example.com"} {
+		if !strings.Contains(out.AgentResponse, keep) {
+			t.Errorf("diagnostic context %q must survive: %q", keep, out.AgentResponse)
+		}
+	}
+}
+
+// turnWithoutLeaks runs one turn of usr_a on caseID and fails the test if
+// the fake LLM saw a forbidden secret or was never called.
+func turnWithoutLeaks(t *testing.T, sys *testSys, fake *llmtest.Server, caseID, text string) TurnOutcome {
+	t.Helper()
+	ctx := context.Background()
+	ack, err := sys.cases.SubmitTurn(ctx, TurnRequest{Owner: "usr_a", CaseID: caseID, ClientMsgID: "leak-check", Text: text})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sys.cases.AwaitTurn(ctx, "usr_a", ack, 10*time.Second)
+	if err != nil || out.Status != TurnCompleted {
+		t.Fatalf("outcome %+v %v", out, err)
+	}
+	if v := fake.Violations(); len(v) > 0 {
+		t.Fatalf("a secret reached the LLM: %v", v)
+	}
+	if fake.RequestCount() == 0 {
+		t.Fatal("the LLM was never called")
+	}
+	return out
 }
 
 func TestProviderFailuresBecomeReadableTurnFailures(t *testing.T) {

@@ -138,7 +138,7 @@ var positives = []corpusCase{
 	{"commented yaml secret", "# password: oldPass123\npassword: newPass456\n",
 		[]found{{KindPassword, "oldPass123"}, {KindPassword, "newPass456"}}},
 	{"password hash", "password_hash: $2b$12$KIXQJ8w9lmN0aB1cD2eF3uGhIjKlMnOpQrStUvWxYz0123456789a",
-		[]found{{KindPassword, "$2b$12$KIXQJ8w9lmN0aB1cD2eF3uGhIjKlMnOpQrStUvWxYz0123456789a"}}},
+		[]found{{KindPasswordHash, "$2b$12$KIXQJ8w9lmN0aB1cD2eF3uGhIjKlMnOpQrStUvWxYz0123456789a"}}},
 }
 
 // negatives must come out of Detect with no span: the diagnostic facts of
@@ -178,4 +178,18 @@ var negatives = []struct{ name, in string }{
 	{"host and port", "dial tcp: lookup auth:8080 failed; vault-token:8200 refused; connect to secrets:443"},
 	{"bearer prose", "the bearer tokens-are-rotated-hourly policy applies"},
 	{"authorization prose", "Authorization header missing; 401 returned to 10.0.0.9"},
+	// Shapes near the paste detectors (paste_test.go) that hold no secret.
+	{"prose about passwords", "Failed password for root from 10.0.0.1; the password is incorrect; password was changed yesterday; " +
+		"tried the password 3 times; the password to db-01 expired; password policy v2 applies; the username/password **form**"},
+	{"password in word", "bypass=true passwordless=yes passwords: 3 compass-01 reset-password-link"},
+	{"xml without secrets", "<secretName>db-creds</secretName>\n<password-policy>strict</password-policy>\n<token-url>https://login.example.com</token-url>\n" +
+		"<key>cache-1</key>\n<password></password>\n<password>${DB_PASS}</password>\n<add key=\"LogLevel\" value=\"debug\"/>\n" +
+		"<property name=\"hibernate.dialect\">org.hibernate.dialect.PostgreSQLDialect</property>\n<auth>ldap</auth>"},
+	{"short cookies and prose", "Cookie: lang=en-US; theme=dark\nthe cookie expired; cookie_name: session\nSet-Cookie attributes: Path=/; HttpOnly"},
+	{"colon-separated fields", "12:34:56:78:90\nfe80:0:0:0:1\naa:bb:cc:dd:ee\nJun 12 10:00:01 host app: started"},
+	{"command lines", "docker login -u me --password-stdin registry.io\nssh -p 2222 deploy@host\ndocker run -p 8080:80 app\n" +
+		"kubectl --token-file /var/run/token get pods\nhelm install --password $HELM_PW app\nfaultmaven kb ingest --server URL --token T"},
+	{"shell positional args", `echo $1$2 "$6$HOME" cp $1$HOME/backup/file.txt`},
+	{"vendor-like words", "hf_hub_download npm_config_cache=/tmp/npm dapiClient sig=SIGTERM xapp-config glpat-short"},
+	{"s3 url without signature", "https://bucket.s3.amazonaws.com/key?X-Amz-SignedHeaders=host&X-Amz-Expires=3600&SignatureVersion=4"},
 }

@@ -28,12 +28,15 @@ const (
 	KindGoogleAPIKey       = "google_api_key"        // AIza + 35
 	KindJWT                = "jwt"                   // eyJ….….…
 	KindURLPassword        = "url_password"          // scheme://user:PASSWORD@host, user:PASSWORD@tcp(host)
-	KindCLIPassword        = "cli_password"          // curl -u user:PASSWORD, mysql -pPASSWORD
+	KindCLIPassword        = "cli_password"          // curl -u user:PASSWORD, mysql -pPASSWORD, sshpass -p, --password VALUE
 	KindK8sSecretData      = "k8s_secret_data"       // values under data:/stringData: of a kind: Secret
 	KindAuthorization      = "authorization"         // credentials of an Authorization header, bearer tokens
 	KindPassword           = "password"              // value of a password-like key
 	KindSecretValue        = "secret_value"          // value of a token/secret/api-key-like key
 	KindHighEntropy        = "high_entropy"          // ≥ 32 random-looking characters right after a secret-like word
+	KindVendorToken        = "vendor_token"          // other vendors' prefixed tokens: GitLab, npm, Vault, Hugging Face …
+	KindPasswordHash       = "password_hash"         // crypt(3), bcrypt, apr1 and argon2 hashes (crackable offline)
+	KindCookie             = "cookie"                // values in Cookie / Set-Cookie headers and curl --cookie
 	KindEmail              = "email"                 // only with Options.Emails
 )
 
@@ -50,6 +53,7 @@ const (
 	prioAuthorization
 	prioKeyValue
 	prioHighEntropy
+	prioCLIOption // --password VALUE: named by a more specific finding when there is one
 )
 
 // candidate is one finding before overlapping findings are merged.
@@ -123,6 +127,169 @@ var patternRules = []patternRule{
 		re:    regexp.MustCompile(`\b(AIza[A-Za-z0-9_\-]{35})(?:[^A-Za-z0-9_\-]|$)`),
 		group: 1,
 	},
+	// Prefixed tokens of other services developers paste. Each prefix is the
+	// vendor's documented token format; the lengths are the documented
+	// ones or a safe lower bound.
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"glpat-", "gldt-", "glptt-", "glrt-", "glft-", "glsoat-", "glcbt-", "glimt-", "gloas-"},
+		re:    regexp.MustCompile(`\bgl(?:pat|dt|ptt|rt|ft|soat|cbt|imt|oas)-[A-Za-z0-9_\-]{20,}`), // GitLab
+	},
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"npm_"},
+		re:    regexp.MustCompile(`\bnpm_[A-Za-z0-9]{36}\b`),
+	},
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"hvs.", "hvb.", "hvr."},
+		re:    regexp.MustCompile(`\bhv[sbr]\.[A-Za-z0-9_\-]{24,}`), // HashiCorp Vault
+	},
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"hf_"},
+		re:    regexp.MustCompile(`\bhf_[A-Za-z0-9]{34,}\b`), // Hugging Face
+	},
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"SG."},
+		re:    regexp.MustCompile(`\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b`), // SendGrid
+	},
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"dckr_pat_", "dckr_oat_"},
+		re:    regexp.MustCompile(`\bdckr_(?:pat|oat)_[A-Za-z0-9_\-]{20,}`), // Docker Hub
+	},
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"glsa_", "glc_"},
+		re:    regexp.MustCompile(`\b(?:glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}\b|glc_[A-Za-z0-9+/]{32,}={0,2})`), // Grafana
+	},
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"pypi-AgE"},
+		re:    regexp.MustCompile(`\bpypi-AgE[A-Za-z0-9_\-]{50,}`),
+	},
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"dop_v1_", "doo_v1_", "dor_v1_"},
+		re:    regexp.MustCompile(`\bdo[opr]_v1_[a-f0-9]{64}\b`), // DigitalOcean
+	},
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"shpat_", "shpca_", "shppa_", "shpss_"},
+		re:    regexp.MustCompile(`\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b`), // Shopify
+	},
+	{
+		kind: KindSlackToken, prio: prioVendorToken,
+		hints: []string{"xapp-"},
+		re:    regexp.MustCompile(`\bxapp-\d-[A-Za-z0-9\-]{10,}`),
+	},
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{":AA"},
+		re:    regexp.MustCompile(`\b\d{8,10}:AA[A-Za-z0-9_\-]{32,33}\b`), // Telegram bot
+	},
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"/api/webhooks/"},
+		re:    regexp.MustCompile(`discord(?:app)?\.com/api/webhooks/\d+/([A-Za-z0-9_\-]{60,})`),
+		group: 1,
+	},
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"GOCSPX-", "ya29.", "1//0"},
+		re:    regexp.MustCompile(`\b(?:GOCSPX-[A-Za-z0-9_\-]{28}|ya29\.[A-Za-z0-9_\-]{30,}|1//0[A-Za-z0-9_\-]{40,})`), // Google OAuth
+	},
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"AGE-SECRET-KEY-1"},
+		re:    regexp.MustCompile(`\bAGE-SECRET-KEY-1[0-9A-Z]{58}\b`),
+	},
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"dapi"},
+		re:    regexp.MustCompile(`\bdapi[a-f0-9]{32}(?:-\d+)?\b`), // Databricks
+	},
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"ATATT3"},
+		re:    regexp.MustCompile(`\bATATT3[A-Za-z0-9_\-=]{100,}`), // Atlassian
+	},
+	{
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"NRAK-", "PMAK-", "lin_api_", "sntrys_", "sntryu_", "sq0atp-", "sq0csp-", ".atlasv1."},
+		re: regexp.MustCompile(`\b(?:NRAK-[A-Z0-9]{27}\b|PMAK-[a-f0-9]{24}-[a-f0-9]{34}\b|lin_api_[A-Za-z0-9]{40}\b|` +
+			`sntry[su]_[A-Za-z0-9+/=_\-]{40,}|sq0(?:atp|csp)-[A-Za-z0-9_\-]{22,}|[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-=]{60,})`),
+	},
+	{
+		// Azure AD application (client) secrets: three characters, a digit,
+		// "Q~", then 31–34 more.
+		kind: KindVendorToken, prio: prioVendorToken,
+		hints: []string{"Q~"},
+		re:    regexp.MustCompile(`(?:^|[^A-Za-z0-9_~.\-])([A-Za-z0-9_~.\-]{3}\dQ~[A-Za-z0-9_~.\-]{31,34})(?:[^A-Za-z0-9_~.\-]|$)`),
+		group: 1,
+	},
+	{
+		// The signature of an Azure shared access signature URL
+		// (…?sv=2021-06-08&se=…&sig=…).
+		kind: KindSecretValue, prio: prioKeyValue,
+		hints: []string{"sig="},
+		re:    regexp.MustCompile(`[?&]sig=([^&\s"'#]+)`),
+		group: 1,
+	},
+	{
+		// A URL whose user is a 32-hex key and that has no password: the
+		// Sentry DSN (https://<key>@o1.ingest.sentry.io/2) and its kin.
+		kind: KindSecretValue, prio: prioURLPassword,
+		hints: []string{"://"},
+		all:   []string{"@"},
+		re:    regexp.MustCompile(`\b[A-Za-z][A-Za-z0-9+.\-]{1,30}://([0-9a-fA-F]{32})@`),
+		group: 1,
+	},
+	{
+		// Password hashes, in the exact shapes crypt(3), Apache and argon2
+		// write them (shadow files, htpasswd, users tables): a hash is the
+		// password to anyone with a GPU.
+		kind: KindPasswordHash, prio: prioVendorToken,
+		hints: []string{"$1$", "$5$", "$6$", "$2a$", "$2b$", "$2x$", "$2y$", "$apr1$", "$y$", "$argon2"},
+		re: regexp.MustCompile(`\$(?:(?:1|apr1)\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{22}|[56]\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43,86}|` +
+			`2[abxy]\$\d\d\$[./A-Za-z0-9]{53}|y\$[./A-Za-z0-9]+\$[./A-Za-z0-9]{1,86}\$[./A-Za-z0-9]{43}|argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+)`),
+	},
+	// Passwords given to a command on its command line. One rule per
+	// command: a pattern that starts with a literal is found with a string
+	// search, where one alternation of them all made the regexp engine try
+	// every line that holds "login".
+	cliRule("sshpass", `sshpass\b[^\n|;&]*?[ \t]-p[ \t]*`),
+	cliRule("login", `login\b[^\n|;&]*?[ \t]-p[ \t]+`), // docker/podman/helm/buildah/skopeo login -p
+	cliRule("redis-cli", `redis-cli\b[^\n|;&]*?[ \t]-a[ \t]+`),
+	cliRule("ldap", `ldap[a-z]*\b[^\n|;&]*?[ \t]-w[ \t]+`), // ldapsearch, ldapmodify … -w
+	cliRule("sqlcmd", `sqlcmd\b[^\n|;&]*?[ \t]-P[ \t]*`),
+	cliRule("bcp ", `bcp [^\n|;&]*?[ \t]-P[ \t]*`),
+	cliRule("ipmitool", `ipmitool\b[^\n|;&]*?[ \t]-P[ \t]*`),
+	cliRule("-pass", `-pass(?:in|out)[ \t]+pass:`), // openssl
+	cliRule("smbclient", `smbclient\b[^\n|;&]*?[ \t]-U[ \t]*["']?[^\s%"']+%`),
+	{
+		// --password VALUE, --db-password VALUE, --api-key VALUE: a long
+		// option named for a secret followed by its value after a blank
+		// (the "=" form is a key=value pair).
+		kind: KindCLIPassword, prio: prioCLIOption,
+		hints: []string{"--"},
+		re:    regexp.MustCompile(`--([A-Za-z0-9][A-Za-z0-9_\-]*)[ \t]+["']?([^\s"'\-][^\s"']*)`),
+		group: 2,
+		valid: func(text string, m []int) bool {
+			if m[0] > 0 && text[m[0]-1] != ' ' && text[m[0]-1] != '\t' {
+				return false // "---password x", "a--token b": not an option
+			}
+			v := text[m[4]:m[5]]
+			switch classifyKey(text[m[2]:m[3]]) {
+			case keyPassword, keySecret:
+				// "--token T)" in prose is a metavariable, not a token.
+				return len(strings.TrimRight(v, ")].,;")) >= 4 && !isPlaceholder(v) && !isPathLike(v)
+			}
+			return false
+		},
+	},
 	{
 		kind: KindJWT, prio: prioJWT,
 		hints: []string{"eyJ"},
@@ -176,6 +343,18 @@ var patternRules = []patternRule{
 	},
 }
 
+// cliRule is a rule for the password a command takes after the flag that
+// prefix ends with: the next word, quoted or not.
+func cliRule(hint, prefix string) patternRule {
+	return patternRule{
+		kind: KindCLIPassword, prio: prioURLPassword,
+		hints: []string{hint},
+		re:    regexp.MustCompile(prefix + `["']?([^\s"']+)`),
+		group: 1,
+		valid: func(text string, m []int) bool { v := text[m[2]:m[3]]; return v[0] != '-' && !isPlaceholder(v) },
+	}
+}
+
 var emailRE = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b`)
 
 // Detect returns the secrets in text, sorted and non-overlapping. It never
@@ -198,6 +377,10 @@ func detect(text string, emails bool) []Span {
 	c = scanKeyValues(text, c)
 	c = scanK8sSecrets(text, c)
 	c = scanAdjacentEntropy(text, c)
+	c = scanXMLValues(text, c)
+	c = scanCookies(text, c)
+	c = scanProsePasswords(text, c)
+	c = scanPgpass(text, c)
 	spans := merge(c)
 	if emails && strings.IndexByte(text, '@') >= 0 {
 		spans = addEmails(text, spans)
@@ -240,21 +423,40 @@ type hintRef struct {
 	rule int
 }
 
-// hintIndex maps the first byte of every hint to the hints and rules it
-// starts, so one pass over the text finds the lines every rule must look
-// at.
-var hintIndex = func() (t [256][]hintRef) {
+// hintPairKey is the first two bytes of a hint, the key hintLines looks up
+// at every byte of a text.
+func hintPairKey(a, b byte) uint16 { return uint16(a)<<8 | uint16(b) }
+
+// hintPairs is a bit set of the two-byte prefixes of all hints (both cases
+// of a case-insensitive hint), and hintsByPair the hints and rules each
+// prefix starts. Every byte of a text costs one bit test; the few that
+// start a hint's prefix cost a map lookup and a comparison.
+var hintPairs, hintsByPair = func() (bits [1 << 16 / 64]uint64, by map[uint16][]hintRef) {
+	by = map[uint16][]hintRef{}
 	for ri, r := range patternRules {
 		for _, h := range r.hints {
-			t[h[0]] = append(t[h[0]], hintRef{hint: h, rule: ri})
-			if r.fold && isLower(h[0]) {
-				u := h[0] - 'a' + 'A'
-				t[u] = append(t[u], hintRef{hint: h, rule: ri})
+			if len(h) < 2 {
+				panic("redact: a hint must be at least two bytes: " + h)
+			}
+			for _, a := range caseVariants(h[0], r.fold) {
+				for _, b := range caseVariants(h[1], r.fold) {
+					k := hintPairKey(a, b)
+					bits[k>>6] |= 1 << (k & 63)
+					by[k] = append(by[k], hintRef{hint: h, rule: ri})
+				}
 			}
 		}
 	}
-	return t
+	return bits, by
 }()
+
+// caseVariants returns c, and with fold its upper-case form too.
+func caseVariants(c byte, fold bool) []byte {
+	if fold && isLower(c) {
+		return []byte{c, c - 'a' + 'A'}
+	}
+	return []byte{c}
+}
 
 // maxStackRules bounds the rules hintLines tracks without allocating.
 const maxStackRules = 64
@@ -278,13 +480,17 @@ func hintLines(text string) [][]int {
 		last[i] = -1
 	}
 	ls := 0
-	for i := 0; i < len(text); i++ {
+	for i := 0; i+1 < len(text); i++ {
 		c := text[i]
 		if c == '\n' {
 			ls = i + 1
 			continue
 		}
-		for _, h := range hintIndex[c] {
+		k := hintPairKey(c, text[i+1])
+		if hintPairs[k>>6]&(1<<(k&63)) == 0 {
+			continue
+		}
+		for _, h := range hintsByPair[k] {
 			if last[h.rule] == ls || len(text)-i < len(h.hint) {
 				continue
 			}

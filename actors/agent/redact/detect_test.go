@@ -205,6 +205,20 @@ func TestDetectHostileInputs(t *testing.T) {
 		strings.Repeat("a@b.", n/4),
 		strings.Repeat("u:p@tcp(", n/8),
 		strings.Repeat("token ", n/6) + strings.Repeat("9", 64),
+		strings.Repeat("<password a='", n/13),
+		strings.Repeat("<password>", n/10),
+		strings.Repeat("<add key=\"password\" ", n/21),
+		strings.Repeat("<x><![CDATA[", n/12),
+		strings.Repeat("Cookie: a=", n/10),
+		strings.Repeat("Set-Cookie: ", n/12),
+		strings.Repeat("-b a=b; ", n/8),
+		strings.Repeat("password is ", n/12),
+		strings.Repeat("password \"", n/10),
+		strings.Repeat("a:1:b:c:d\n", n/10),
+		strings.Repeat("sshpass ", n/8) + " -p x",
+		strings.Repeat("--password ", n/11),
+		strings.Repeat("$6$", n/3),
+		strings.Repeat("sig=", n/4),
 	}
 	for _, in := range inputs {
 		checkSpanContract(t, in, Detect(in))

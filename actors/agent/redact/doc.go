@@ -7,11 +7,19 @@
 // Pieces:
 //
 //   - Detect finds secrets in text: vendor tokens (AWS, GitHub, OpenAI,
-//     Anthropic, Slack, Stripe, Google), JWTs, PEM private keys, passwords
-//     in connection strings and command lines, values of secret-like keys
-//     in env/INI/YAML/JSON/header/query syntax, Kubernetes Secret data and
-//     long random tokens right after a secret-like word. Spans cover only
-//     the secret: scheme, user, host, port and database of a URL stay.
+//     Anthropic, Slack, Stripe, Google, GitLab, npm, Vault, Hugging Face,
+//     SendGrid, Docker Hub, Grafana, PyPI, DigitalOcean, Shopify, Telegram,
+//     Discord webhooks, Azure AD, Databricks, Atlassian and others), JWTs,
+//     PEM private keys, password hashes (crypt, bcrypt, apr1, argon2),
+//     passwords in connection strings, command lines (mysql -p, sshpass -p,
+//     docker login -p, redis-cli -a, ldapsearch -w, --password VALUE …),
+//     .pgpass and .netrc lines and sentences ("the password is x1y2z3"),
+//     values of secret-like keys in env/INI/YAML/JSON/header/query/XML
+//     syntax (<password>x</password>, <add key="DbPassword" value="x"/>),
+//     cookie values, signatures of pre-signed URLs, Kubernetes Secret data
+//     and long random tokens right after a secret-like word. Spans cover
+//     only the secret: scheme, user, host, port and database of a URL stay,
+//     and so do cookie names.
 //   - Pseudonymizer turns secrets into "<secret-" + hex(HMAC-SHA256(case
 //     key, secret))[:6] + ">", lengthened (8, 10, 12 … hex) for the newer of
 //     two secrets that collide, and remembers pseudonym → original (bounded,
@@ -28,11 +36,13 @@
 // and keys that only describe a secret (password_reset_count, max_tokens,
 // token_bucket, secret_name, token_url, auth_method, PASSWORD_FILE). E-mail
 // addresses are replaced only with Options.Emails. Public certificates and
-// public keys are not secrets. Known gaps: credentials in free prose
-// ("my password is hunter2"), numbers as values of secret keys inside
-// tool-call JSON ({"password": 1234}), cookies, XML elements
-// (<password>x</password>), signatures of pre-signed URLs, and pseudonyms a
-// model rewrites (upper-case hex, dropped brackets).
+// public keys are not secrets. Known gaps: a password in a sentence that
+// is an ordinary word ("the password is swordfish": only words with digits
+// or symbols, quoted words and .netrc lines are taken), cookie values
+// under 8 characters, numbers as values of secret keys inside tool-call
+// JSON ({"password": 1234}), vendor tokens without a prefix outside a
+// key=value pair, and pseudonyms a model rewrites (upper-case hex, dropped
+// brackets).
 //
 // Concurrency contract: a Pseudonymizer belongs to one case and is normally
 // used by one turn at a time, but it is not an actor and is safe for

@@ -20,14 +20,14 @@ const (
 
 // secretHints must occur (case-insensitively) in a key before it is split
 // into words; most keys in a log line fail this cheap test.
-var secretHints = []string{"pass", "pw", "secret", "token", "key", "auth", "cred"}
+var secretHints = []string{"pass", "pw", "secret", "token", "key", "auth", "cred", "signature"}
 
 // passwordWords are the last word of a password-like key; passwordSuffixes
 // also catch compounds written as one word (dbpassword, mysqlpasswd).
 var (
 	passwordWords    = setOf("password", "passwd", "pass", "pw", "passphrase", "passwort", "passcode")
 	passwordSuffixes = []string{"password", "passwd", "passphrase"}
-	secretWords      = setOf("secret", "token", "apikey")
+	secretWords      = setOf("secret", "token", "apikey", "signature") // X-Amz-Signature, X-Goog-Signature
 	secretSuffixes   = []string{"secret", "token", "apikey", "accesskey", "secretkey", "privatekey",
 		"signingkey", "masterkey", "authkey", "encryptionkey"}
 )
@@ -354,25 +354,7 @@ func hasAnySuffix(s []byte, suffixes []string) bool {
 
 // containsFold is an allocation-free ASCII case-insensitive strings.Contains;
 // sub must be lower case.
-func containsFold(s, sub string) bool {
-	n := len(sub)
-	for i := 0; i+n <= len(s); i++ {
-		j := 0
-		for ; j < n; j++ {
-			c := s[i+j]
-			if isUpper(c) {
-				c += 'a' - 'A'
-			}
-			if c != sub[j] {
-				break
-			}
-		}
-		if j == n {
-			return true
-		}
-	}
-	return false
-}
+func containsFold(s, sub string) bool { return indexFold(s, sub) >= 0 }
 
 func onlyRunes(s, set string) bool {
 	for _, r := range s {
