@@ -287,3 +287,58 @@ func TestEvidenceSource(t *testing.T) {
 		t.Fatalf("a file read through another case")
 	}
 }
+
+// TestSecretsInAttachedEvidenceNeverReachTheLLM attaches a configuration
+// file holding secrets the way engineers share them (Maven settings.xml,
+// a Spring properties file, a cookie in a captured request) and has the
+// model read it back with read_evidence (a configuration file's digest
+// holds no lines): no request may carry a secret, and the tool result must
+// carry the file's lines with pseudonyms in their place.
+func TestSecretsInAttachedEvidenceNeverReachTheLLM(t *testing.T) {
+	secrets := []string{"n3xusDepl0y!", "Spr1ngP4ss", "8f14e45fceea167a5a36dedd4bea2543"}
+	file := "<settings>\n  <servers>\n    <server>\n      <id>nexus</id>\n      <username>deploy</username>\n" +
+		"      <password>" + secrets[0] + "</password>\n    </server>\n  </servers>\n</settings>\n" +
+		"<!-- application.properties -->\n<!-- spring.datasource.password=" + secrets[1] + " -->\n" +
+		"<!-- GET /api/orders HTTP/1.1 Cookie: JSESSIONID=" + secrets[2] + " -->\n"
+	e := newLiveEnv(t, Config{})
+	e.llm.Forbid(secrets...)
+	tok := e.register("alice").AccessToken
+	id := e.newCase(tok)
+
+	e.llm.Enqueue(llmtest.Reply{Content: "The nexus server entry looks right."})
+	body, ctype := multipartBody(t, formPart{name: "query", content: "deploys to nexus get 401"},
+		formPart{name: "files", filename: "settings.xml", content: file})
+	rec := e.postTurn(tok, id, body, ctype)
+	wantStatus(t, rec, http.StatusOK)
+	resp := decode[turnResponse](t, rec)
+	if len(resp.AttachmentsProcessed) != 1 || resp.AttachmentsProcessed[0].ProcessingStatus != "completed" {
+		t.Fatalf("attachments: %s", rec.Body)
+	}
+	fileID := resp.AttachmentsProcessed[0].FileID
+
+	e.llm.Enqueue(
+		llmtest.Reply{ToolCalls: []llmtest.ToolCallReply{
+			{ID: "call_read", Name: "read_evidence", Arguments: fmt.Sprintf(`{"evidence_id":%q,"from_line":1,"to_line":12}`, fileID)},
+		}},
+		llmtest.Reply{Content: "Checked the file."},
+	)
+	body, ctype = multipartBody(t, formPart{name: "query", content: "read the whole file"})
+	wantStatus(t, e.postTurn(tok, id, body, ctype), http.StatusOK)
+
+	if v := e.llm.Violations(); len(v) != 0 {
+		t.Fatalf("a secret from the attached file reached the LLM: %v", v)
+	}
+	reqs := e.llm.Requests()
+	if len(reqs) < 3 {
+		t.Fatalf("want the digest turn and the read turn's two requests, got %d", len(reqs))
+	}
+	var toolResult string
+	for _, m := range reqs[len(reqs)-1].Messages {
+		if m.Role == "tool" && m.ToolCallID == "call_read" {
+			toolResult = m.Content
+		}
+	}
+	if !strings.Contains(toolResult, "<username>deploy</username>") || strings.Count(toolResult, "<secret-") < 3 {
+		t.Fatalf("the read_evidence result must carry the lines with three pseudonyms: %q", toolResult)
+	}
+}

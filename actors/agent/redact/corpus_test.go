@@ -191,5 +191,6 @@ var negatives = []struct{ name, in string }{
 		"kubectl --token-file /var/run/token get pods\nhelm install --password $HELM_PW app\nfaultmaven kb ingest --server URL --token T"},
 	{"shell positional args", `echo $1$2 "$6$HOME" cp $1$HOME/backup/file.txt`},
 	{"vendor-like words", "hf_hub_download npm_config_cache=/tmp/npm dapiClient sig=SIGTERM xapp-config glpat-short"},
+	{"github actions permissions", "permissions:\n  contents: read\n  id-token: write\n  pull-requests: write\n"},
 	{"s3 url without signature", "https://bucket.s3.amazonaws.com/key?X-Amz-SignedHeaders=host&X-Amz-Expires=3600&SignatureVersion=4"},
 }

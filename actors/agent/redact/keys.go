@@ -157,7 +157,8 @@ func splitKey(key string, buf *[maxKeyLen]byte, parts *[maxKeyWords][2]int) int 
 var nonSecretValues = setOf("true", "false", "yes", "no", "on", "off", "null", "nil", "none", "undefined",
 	"empty", "unset", "n/a", "na", "tbd", "todo", "enabled", "disabled", "required", "optional", "-",
 	"invalid", "valid", "expired", "missing", "unknown", "error", "failed", "ok", "success", "pending",
-	"revoked", "redacted", "filtered", "masked", "hidden", "removed", "omitted", "sensitive", "...", "…")
+	"revoked", "redacted", "filtered", "masked", "hidden", "removed", "omitted", "sensitive", "...", "…",
+	"read", "write") // GitHub Actions permissions: id-token: write
 
 // maskWords are accepted inside decorations: ***REDACTED***, [FILTERED].
 var maskWords = setOf("redacted", "filtered", "masked", "hidden", "removed", "omitted", "sensitive", "secret")
