@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/faultmaven/faultmaven/actors/agent/llm"
+	"github.com/faultmaven/faultmaven/actors/agent/redact"
 )
 
 // firstRequest runs a one-reply turn and returns the request the model saw.
@@ -159,5 +160,21 @@ func TestHypothesesListIsBounded(t *testing.T) {
 	}
 	if i, j := strings.Index(sys, "h1 · active"), strings.Index(sys, "· refuted ·"); i < 0 || j < i {
 		t.Error("the active hypothesis is not listed first")
+	}
+}
+
+// TestPromptRulesReachTheModelAsWritten: the rules, including the one that
+// explains pseudonyms, pass through the redactor unchanged (its example is
+// not itself pseudonym-shaped, so it is not replaced by a real pseudonym).
+func TestPromptRulesReachTheModelAsWritten(t *testing.T) {
+	if !strings.Contains(corePrompt, "<secret-…>") {
+		t.Fatal("the core prompt must tell the model what <secret-…> placeholders are")
+	}
+	p := redact.NewPseudonymizer([]byte("0123456789abcdef0123456789abcdef"), redact.Options{})
+	for _, rules := range []string{corePrompt, inquiryPrompt, investigatingPrompt, terminalPrompt(StatusResolved)} {
+		got, err := p.Redact(rules)
+		if err != nil || got != rules {
+			t.Fatalf("the redactor changed the rules (%v):\n%s", err, got)
+		}
 	}
 }
