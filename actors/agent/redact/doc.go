@@ -23,9 +23,12 @@
 //   - Pseudonymizer turns secrets into "<secret-" + hex(HMAC-SHA256(case
 //     key, secret))[:6] + ">", lengthened (8, 10, 12 … hex) for the newer of
 //     two secrets that collide, and remembers pseudonym → original (bounded,
-//     least recently used forgotten first) so Restore can put them back.
-//     The same secret gets the same pseudonym in every turn of a case
-//     without a stored table; other cases get other pseudonyms.
+//     least recently used forgotten first) so Restore can put them back,
+//     also where a model rewrote one (<SECRET-3F9A1C>, secret-3f9a1c
+//     standing alone). The same secret gets the same pseudonym in every
+//     turn of a case without a stored table; other cases get other
+//     pseudonyms. The agent's system prompt tells the model what the
+//     placeholders are and to write them as they are.
 //   - StreamRestorer restores model output that arrives in fragments.
 //   - WrapClient puts all of it around an llm.Client.
 //
@@ -41,8 +44,8 @@
 // or symbols, quoted words and .netrc lines are taken), cookie values
 // under 8 characters, numbers as values of secret keys inside tool-call
 // JSON ({"password": 1234}), vendor tokens without a prefix outside a
-// key=value pair, and pseudonyms a model rewrites (upper-case hex, dropped
-// brackets).
+// key=value pair, and pseudonyms a model rewrites beyond case and brackets
+// (a changed or shortened hex part).
 //
 // Concurrency contract: a Pseudonymizer belongs to one case and is normally
 // used by one turn at a time, but it is not an actor and is safe for

@@ -87,8 +87,10 @@ func FuzzStreamRestorer(f *testing.F) {
 	f.Add("Reset @0 and @1.", []byte{3, 9, 1, 1})
 	f.Add("<<secret-@0<secret-12", []byte{1, 2, 3, 4, 5, 6})
 	f.Add("x < y <secret- @1", []byte{0, 0, 7})
+	f.Add("@2 and @3, x@3 <@3 @3>", []byte{2, 5, 11, 1})
 	f.Fuzz(func(t *testing.T, text string, cuts []byte) {
-		text = strings.NewReplacer("@0", ps[0], "@1", ps[1]).Replace(text)
+		// @2 and @3: the same pseudonyms as a model may rewrite them.
+		text = strings.NewReplacer("@0", ps[0], "@1", ps[1], "@2", strings.ToUpper(ps[0]), "@3", bare(ps[1])).Replace(text)
 		want := p.Restore(text)
 		var c collector
 		r := p.NewStreamRestorer(c.emit)

@@ -111,8 +111,10 @@ func (p *Pseudonymizer) redact(text string, extra []Span) (string, int, error) {
 		return "", 0, fmt.Errorf("%w: text is not valid UTF-8", ErrRedactionFailed)
 	}
 	spans := detect(text, p.opts.Emails)
-	if lit := pseudonymShapes(text); len(lit) > 0 || len(extra) > 0 {
-		spans = union(spans, lit, extra)
+	lit := pseudonymShapes(text)
+	known := p.knownLooseShapes(text)
+	if len(lit) > 0 || len(known) > 0 || len(extra) > 0 {
+		spans = union(spans, lit, known, extra)
 	}
 	if len(spans) == 0 {
 		return text, 0, nil
@@ -202,30 +204,45 @@ func (p *Pseudonymizer) addLocked(ps, secret string) {
 }
 
 // Restore replaces the pseudonyms this Pseudonymizer handed out with their
-// originals in one left-to-right pass. Unknown pseudonyms (invented by a
-// model, or forgotten under the memory bound) are left as they are.
+// originals in one left-to-right pass. It also recognises the ways a model
+// rewrites one: upper case (<SECRET-3F9A1C>), and a missing bracket or both
+// (secret-3f9a1c, where the character before is not part of a word such as
+// db-secret-…). Unknown pseudonyms (invented by a model, or forgotten under
+// the memory bound) are left as they are.
 func (p *Pseudonymizer) Restore(text string) string {
-	if !strings.Contains(text, pseudoPrefix) {
+	return p.restore(text, 0)
+}
+
+// restore is Restore for a text that follows the byte before (0: nothing),
+// which decides whether a bracketless pseudonym at its start stands alone.
+func (p *Pseudonymizer) restore(text string, before byte) string {
+	k := indexFold(text, pseudoWord)
+	if k < 0 {
 		return text
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var b strings.Builder
 	last := 0
-	for i := 0; ; {
-		s, e := nextPseudonym(text, i)
-		if s < 0 {
+	for k >= 0 {
+		next := k + 1
+		if s, e, canon, ok := loosePseudonymAt(text, k, before); ok && s >= last {
+			if el, found := p.byPseudo[canon]; found {
+				if b.Len() == 0 {
+					b.Grow(len(text))
+				}
+				b.WriteString(text[last:s])
+				b.WriteString(el.Value.(*entry).original)
+				last = e
+				next = e
+			}
+		}
+		if next >= len(text) {
 			break
 		}
-		if el, ok := p.byPseudo[text[s:e]]; ok {
-			if b.Len() == 0 {
-				b.Grow(len(text))
-			}
-			b.WriteString(text[last:s])
-			b.WriteString(el.Value.(*entry).original)
-			last = e
+		if k = indexFold(text[next:], pseudoWord); k >= 0 {
+			k += next
 		}
-		i = e
 	}
 	if last == 0 {
 		return text
@@ -233,6 +250,63 @@ func (p *Pseudonymizer) Restore(text string) string {
 	b.WriteString(text[last:])
 	return b.String()
 }
+
+// pseudoWord is the part of a pseudonym a model keeps when it rewrites one.
+const pseudoWord = "secret-"
+
+// loosePseudonymAt reads the pseudonym, exact or as a model may rewrite it,
+// whose "secret-" (in any case) starts at k: minHex..maxHex hex digits in
+// any case, with or without '<' before and '>' after. Without '<' the byte
+// before (text[k-1], or before at k = 0) must not belong to a word, and
+// without '>' the byte after must not either. It returns the extent,
+// brackets included, and the pseudonym in its exact form.
+func loosePseudonymAt(text string, k int, before byte) (s, e int, canon string, ok bool) {
+	h := k + len(pseudoWord)
+	j := h
+	for j < len(text) && j-h <= maxHex && isHexAnyCase(text[j]) {
+		j++
+	}
+	if n := j - h; n < minHex || n > maxHex {
+		return 0, 0, "", false
+	}
+	s, e = k, j
+	prev := before
+	if k > 0 {
+		prev = text[k-1]
+	}
+	if prev == '<' && k > 0 {
+		s = k - 1
+	} else if isWordByte(prev) {
+		return 0, 0, "", false
+	}
+	if j < len(text) && text[j] == pseudoSuffix {
+		e = j + 1
+	} else if continuesName(text, j) {
+		return 0, 0, "", false
+	}
+	return s, e, pseudoPrefix + strings.ToLower(text[h:j]) + string(pseudoSuffix), true
+}
+
+// isWordByte reports whether c, before a pseudonym, makes it part of a
+// name (db-secret-3f9a1c, x.secret-…, /etc/secret-…).
+func isWordByte(c byte) bool { return isAlnum(c) || c == '-' || c == '_' || c == '.' || c == '/' }
+
+// continuesName reports whether text[j:], right after a pseudonym's digits,
+// makes it part of a longer name: a letter, digit or '_', or '.', '-' or
+// '/' followed by one (secret-3f9a1c.example.com). A sentence's full stop
+// does not.
+func continuesName(text string, j int) bool {
+	if j >= len(text) {
+		return false
+	}
+	c := text[j]
+	if isAlnum(c) || c == '_' {
+		return true
+	}
+	return (c == '.' || c == '-' || c == '/') && j+1 < len(text) && isAlnum(text[j+1])
+}
+
+func isHexAnyCase(c byte) bool { return isDigit(c) || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F') }
 
 // Count returns how many pseudonyms the Pseudonymizer can currently
 // restore.
@@ -262,6 +336,34 @@ func nextPseudonym(text string, i int) (int, int) {
 		i = s + 1
 	}
 	return -1, -1
+}
+
+// knownLooseShapes returns the strings in text that Restore would take for
+// one of this Pseudonymizer's pseudonyms in a rewritten form
+// (SECRET-3F9A1C, secret-3f9a1c). Redacting them as literals keeps
+// Restore(Redact(s)) == s.
+func (p *Pseudonymizer) knownLooseShapes(text string) []Span {
+	var out []Span
+	for i := 0; i < len(text); {
+		k := indexFold(text[i:], pseudoWord)
+		if k < 0 {
+			break
+		}
+		k += i
+		i = k + 1
+		s, e, canon, ok := loosePseudonymAt(text, k, 0)
+		if !ok {
+			continue
+		}
+		p.mu.Lock()
+		_, found := p.byPseudo[canon]
+		p.mu.Unlock()
+		if found {
+			out = append(out, Span{Start: s, End: e, Kind: "pseudonym"})
+			i = e
+		}
+	}
+	return out
 }
 
 // pseudonymShapes returns the pseudonym-shaped strings already in text.

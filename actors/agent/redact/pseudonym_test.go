@@ -174,6 +174,48 @@ func TestRestoreLeavesUnknownPseudonyms(t *testing.T) {
 	}
 }
 
+// TestRestoreReadsRewrittenPseudonyms: a model that upper-cases a
+// pseudonym or drops its brackets still shows the engineer the real value;
+// a pseudonym inside a longer name is that name, not a pseudonym.
+func TestRestoreReadsRewrittenPseudonyms(t *testing.T) {
+	p := NewPseudonymizer(testKey, Options{})
+	ps := strings.TrimPrefix(mustRedact(t, p, "password=hunter2"), "password=")
+	bare := strings.TrimSuffix(strings.TrimPrefix(ps, "<"), ">") // secret-3f9a1c
+	for in, want := range map[string]string{
+		"exact " + ps + ".":                                 "exact hunter2.",
+		"upper " + strings.ToUpper(ps) + ".":                "upper hunter2.",
+		"bare " + bare + ".":                                "bare hunter2.",
+		"PASSWORD=" + strings.ToUpper(bare):                 "PASSWORD=hunter2",
+		"open <" + bare + " close":                          "open hunter2 close",
+		"`" + bare + ">`":                                   "`hunter2`",
+		"(" + bare + ")":                                    "(hunter2)",
+		"k8s db-" + bare + " and " + bare + "z":             "k8s db-" + bare + " and " + bare + "z",
+		"path /etc/" + bare + " and x." + bare:              "path /etc/" + bare + " and x." + bare,
+		"longer " + bare + "0 and " + ps[:len(ps)-1] + "a>": "longer " + bare + "0 and " + ps[:len(ps)-1] + "a>",
+	} {
+		if got := p.Restore(in); got != want {
+			t.Errorf("Restore(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestRewrittenLiteralsRoundTrip: text that holds a rewritten form of one
+// of the case's pseudonyms comes back unchanged too, so Restore(Redact(s))
+// == s still holds.
+func TestRewrittenLiteralsRoundTrip(t *testing.T) {
+	p := NewPseudonymizer(testKey, Options{})
+	ps := strings.TrimPrefix(mustRedact(t, p, "password=hunter2"), "password=")
+	bare := strings.TrimSuffix(strings.TrimPrefix(ps, "<"), ">")
+	in := "seen " + strings.ToUpper(ps) + " and " + bare + " and " + strings.ToUpper(bare)
+	out := mustRedact(t, p, in)
+	if strings.Contains(out, bare) || strings.Contains(out, strings.ToUpper(bare)) {
+		t.Errorf("rewritten pseudonyms must be redacted as literals: %q", out)
+	}
+	if got := p.Restore(out); got != in {
+		t.Errorf("Restore(Redact(%q)) = %q", in, got)
+	}
+}
+
 // TestLiteralPseudonymsRoundTrip: text that already holds something shaped
 // like a pseudonym must come back unchanged, even if it is one this case
 // handed out.

@@ -1,5 +1,7 @@
 package redact
 
+import "strings"
+
 // StreamRestorer restores pseudonyms in model output that arrives in
 // fragments, where a pseudonym may be split across fragments. It emits
 // restored text as early as possible and holds back only a tail that could
@@ -12,8 +14,13 @@ package redact
 type StreamRestorer struct {
 	p       *Pseudonymizer
 	emit    func(string)
-	pending string // a possible pseudonym prefix, at most len("<secret-")+maxHex bytes
+	pending string // a possible pseudonym prefix, at most maxHold bytes
+	before  byte   // the last byte emitted (0: none yet)
 }
+
+// maxHold is the longest tail that can still grow into a pseudonym: '<',
+// "secret-" and maxHex digits.
+const maxHold = len(pseudoPrefix) + maxHex
 
 // NewStreamRestorer returns a StreamRestorer that passes restored text to
 // emit. A nil emit discards it.
@@ -30,10 +37,11 @@ func (r *StreamRestorer) Write(fragment string) {
 		return
 	}
 	s := r.pending + fragment
-	cut := holdFrom(s)
+	cut := holdFrom(s, r.before)
 	r.pending = s[cut:]
 	if cut > 0 {
-		r.emit(r.p.Restore(s[:cut]))
+		r.emit(r.p.restore(s[:cut], r.before))
+		r.before = s[cut-1]
 	}
 }
 
@@ -43,41 +51,59 @@ func (r *StreamRestorer) Flush() {
 	if r.pending != "" {
 		s := r.pending
 		r.pending = ""
-		r.emit(r.p.Restore(s))
+		r.emit(r.p.restore(s, r.before))
+		r.before = s[len(s)-1]
 	}
 }
 
 // holdFrom returns where the tail of s that may still grow into a pseudonym
-// starts, or len(s). Such a tail holds the last '<' of s (a pseudonym has
-// exactly one), so no pseudonym can straddle the cut and restoring the two
-// parts separately equals restoring the whole.
-func holdFrom(s string) int {
-	lt := -1
-	for i := len(s) - 1; i >= 0 && len(s)-i <= len(pseudoPrefix)+maxHex; i-- {
-		if s[i] == '<' {
-			lt = i
-			break
+// starts, or len(s); before is the byte emitted before s. The tail is the
+// earliest one that could: "<", "<sec", "<secret-3f9", "SECRET-3F9A1C"
+// (more digits or a '>' may follow) or " s" (a bracketless one may start).
+// Restore reads a pseudonym only where it starts at such a place, so no
+// pseudonym can straddle the cut and restoring the two parts separately
+// (the second knowing the byte before it) equals restoring the whole.
+func holdFrom(s string, before byte) int {
+	for i := max(0, len(s)-maxHold); i < len(s); i++ {
+		prev := before
+		if i > 0 {
+			prev = s[i-1]
+		}
+		if isPseudonymPrefix(s[i:], prev) {
+			return i
 		}
 	}
-	if lt < 0 || !isPseudonymPrefix(s[lt:]) {
-		return len(s)
-	}
-	return lt
+	return len(s)
 }
 
-// isPseudonymPrefix reports whether t is an incomplete pseudonym: "<",
-// "<secr", "<secret-", "<secret-" followed by up to maxHex hex digits.
-func isPseudonymPrefix(t string) bool {
-	n := min(len(t), len(pseudoPrefix))
-	if t[:n] != pseudoPrefix[:n] {
+// isPseudonymPrefix reports whether t, which follows the byte prev, may
+// still grow into a pseudonym Restore reads: "<", "<secr", "<secret-" or
+// "<SECRET-" followed by up to maxHex hex digits (and, after at least
+// minHex of them, a '.', '-' or '/' that the next byte may make part of a
+// name), or the same without the '<' when prev does not belong to a word.
+func isPseudonymPrefix(t string, prev byte) bool {
+	if t[0] == '<' {
+		t = t[1:]
+	} else if isWordByte(prev) || prev == '<' {
+		return false
+	}
+	n := min(len(t), len(pseudoWord))
+	if !strings.EqualFold(t[:n], pseudoWord[:n]) {
 		return false
 	}
 	hex := t[n:]
+	if n == len(pseudoWord) && len(hex) > minHex {
+		// "secret-3f9a1c." at the end: whether the '.' ends a sentence or
+		// continues a name depends on the byte still to come.
+		if c := hex[len(hex)-1]; c == '.' || c == '-' || c == '/' {
+			hex = hex[:len(hex)-1]
+		}
+	}
 	if len(hex) > maxHex {
 		return false
 	}
 	for i := 0; i < len(hex); i++ {
-		if !isLowerHex(hex[i]) {
+		if !isHexAnyCase(hex[i]) {
 			return false
 		}
 	}

@@ -27,6 +27,10 @@ func TestStreamRestorerEverySplit(t *testing.T) {
 		"<" + ps[0] + "<secret-" + ps[1] + "<<secret->",
 		"a < b and <secret-zz> and <secret-" + strings.Repeat("a", 70) + "> " + ps[1],
 		"ends with a partial <secret-12",
+		"upper " + strings.ToUpper(ps[0]) + " bare " + bare(ps[1]) + ", " + strings.ToUpper(bare(ps[0])),
+		"names db-" + bare(ps[0]) + " " + bare(ps[1]) + "z s se sec " + bare(ps[1]),
+		"<" + bare(ps[0]) + " open, " + bare(ps[1]) + "> close, ends bare " + bare(ps[0]),
+		"stop " + bare(ps[0]) + ". host " + bare(ps[1]) + ".example.com " + bare(ps[0]) + "-x " + bare(ps[1]) + ".",
 	}
 	for _, out := range outputs {
 		want := p.Restore(out)
@@ -51,6 +55,9 @@ func TestStreamRestorerEverySplit(t *testing.T) {
 		}
 	}
 }
+
+// bare is a pseudonym without its brackets, as a model may write it.
+func bare(ps string) string { return strings.TrimSuffix(strings.TrimPrefix(ps, "<"), ">") }
 
 // TestStreamRestorerEmitsEarly: only a possible pseudonym prefix is held.
 func TestStreamRestorerEmitsEarly(t *testing.T) {
