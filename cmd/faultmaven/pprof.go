@@ -6,10 +6,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"runtime/debug"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/faultmaven/faultmaven/internal/procstat"
 )
 
 // The profiling listener (--pprof-addr) serves Go's runtime profiles on an
@@ -53,13 +54,7 @@ func startPprof(addr string, log *zap.Logger) (*pprofServer, error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	// Memory measurements (fmload's RSS per idle connection) read RSS
-	// after this, so that garbage and free heap the runtime still holds do
-	// not count as memory in use.
-	mux.HandleFunc("POST /debug/free-os-memory", func(w http.ResponseWriter, _ *http.Request) {
-		debug.FreeOSMemory()
-		w.WriteHeader(http.StatusNoContent)
-	})
+	mux.HandleFunc("POST /debug/free-os-memory", procstat.FreeOSMemory)
 	p := &pprofServer{
 		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("pprof"))},
 		addr: ln.Addr().String(),

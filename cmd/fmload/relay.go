@@ -12,13 +12,14 @@ import (
 	"net"
 	"net/http"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/faultmaven/faultmaven/internal/procstat"
 )
 
 // The floor: `fmload relay`, the least a live-session relay must do. It
@@ -157,10 +158,7 @@ func (r *relay) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/cases", r.createCase)
 	mux.HandleFunc("GET /api/v1/ws", r.serveWS)
 	mux.HandleFunc("GET /metrics", metrics)
-	mux.HandleFunc("POST /debug/free-os-memory", func(w http.ResponseWriter, _ *http.Request) {
-		debug.FreeOSMemory()
-		w.WriteHeader(http.StatusNoContent)
-	})
+	mux.HandleFunc("POST /debug/free-os-memory", procstat.FreeOSMemory)
 	return mux
 }
 

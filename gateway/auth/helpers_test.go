@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/faultmaven/faultmaven/internal/testclock"
 	"github.com/faultmaven/faultmaven/persistence"
+	"github.com/faultmaven/faultmaven/persistence/persisttest"
 )
 
 // tinyArgon keeps each hash well under a millisecond so the suite stays fast
@@ -18,27 +18,6 @@ import (
 var tinyArgon = Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1, KeyLen: 32, SaltLen: 16}
 
 const goodPassword = "correct horse battery"
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // env is a Service on a real Pebble store over an in-memory filesystem that
 // survives restart().
@@ -48,12 +27,12 @@ type env struct {
 	store *persistence.Store
 	svc   *Service
 	cfg   Config
-	clock *fakeClock
+	clock *testclock.Clock
 }
 
 func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 	t.Helper()
-	clock := newClock()
+	clock := testclock.New()
 	cfg := Config{
 		AllowRegistration: true,
 		KeyFile:           filepath.Join(t.TempDir(), "keys", "jwt.key"),
@@ -71,14 +50,7 @@ func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 
 func (e *env) open() {
 	e.t.Helper()
-	store, err := persistence.Open("data", &persistence.Options{FS: e.fs, NoBlobs: true})
-	if err != nil {
-		e.t.Fatalf("open store: %v", err)
-	}
-	ks, err := store.Keyspace(persistence.SpaceAuth)
-	if err != nil {
-		e.t.Fatalf("keyspace: %v", err)
-	}
+	store, ks := persisttest.Open(e.t, e.fs, persistence.SpaceAuth)
 	svc, err := New(ks, e.cfg)
 	if err != nil {
 		e.t.Fatalf("New: %v", err)
@@ -90,9 +62,7 @@ func (e *env) open() {
 // a fresh Service (empty caches) with the same config.
 func (e *env) restart() {
 	e.t.Helper()
-	if err := e.store.Close(); err != nil {
-		e.t.Fatalf("close store: %v", err)
-	}
+	persisttest.Close(e.t, e.store)
 	e.open()
 }
 

@@ -2,31 +2,14 @@ package session
 
 import (
 	"errors"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/faultmaven/faultmaven/internal/testclock"
 	"github.com/faultmaven/faultmaven/persistence"
+	"github.com/faultmaven/faultmaven/persistence/persisttest"
 )
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // env is a Service on a real Pebble store over an in-memory filesystem that
 // survives restart().
@@ -36,12 +19,12 @@ type env struct {
 	store *persistence.Store
 	svc   *Service
 	cfg   Config
-	clock *fakeClock
+	clock *testclock.Clock
 }
 
 func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 	t.Helper()
-	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := testclock.New()
 	cfg := Config{Now: clock.Now}
 	for _, m := range mutate {
 		m(&cfg)
@@ -54,14 +37,7 @@ func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 
 func (e *env) open() {
 	e.t.Helper()
-	store, err := persistence.Open("data", &persistence.Options{FS: e.fs, NoBlobs: true})
-	if err != nil {
-		e.t.Fatalf("open store: %v", err)
-	}
-	ks, err := store.Keyspace(persistence.SpaceSession)
-	if err != nil {
-		e.t.Fatalf("keyspace: %v", err)
-	}
+	store, ks := persisttest.Open(e.t, e.fs, persistence.SpaceSession)
 	svc, err := New(ks, e.cfg)
 	if err != nil {
 		e.t.Fatalf("New: %v", err)
@@ -71,9 +47,7 @@ func (e *env) open() {
 
 func (e *env) restart() {
 	e.t.Helper()
-	if err := e.store.Close(); err != nil {
-		e.t.Fatalf("close store: %v", err)
-	}
+	persisttest.Close(e.t, e.store)
 	e.open()
 }
 

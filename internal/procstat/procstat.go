@@ -1,12 +1,15 @@
 // Package procstat reads the Linux /proc figures the benchmark harnesses
 // report (cmd/fmload, cmd/fmembedbench and the log-analysis benchmark):
-// a process's memory, CPU time, the machine's busy CPU and its load.
+// a process's memory, CPU time, the machine's busy CPU and its load; and
+// the handler that returns free memory to the OS before RSS is read.
 package procstat
 
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -101,4 +104,13 @@ func LoadAverage() ([3]float64, error) {
 		}
 	}
 	return out, nil
+}
+
+// FreeOSMemory handles POST /debug/free-os-memory: a garbage collection
+// that returns free memory to the operating system. Memory measurements
+// (fmload's RSS per idle connection) read RSS after it, so that garbage
+// and free heap the runtime still holds do not count as memory in use.
+func FreeOSMemory(w http.ResponseWriter, _ *http.Request) {
+	debug.FreeOSMemory()
+	w.WriteHeader(http.StatusNoContent)
 }
