@@ -18,9 +18,11 @@
 //     frames and streams the same fake LLM, with REST stubs for register,
 //     login and case creation so the client path is identical;
 //   - floor-durable: the same relay with --durable and a fresh temporary
-//     directory (beside the server's, so on the same disk): it acks a turn
-//     once its user message is fdatasync'ed to a group-committed log
-//     (relaylog.go) and ends it once the answer is, as the server does.
+//     directory (beside the server's, so on the same disk), keeping the
+//     server's three durability promises with a group-committed log
+//     (relaylog.go): it acks a turn once its user message is fdatasync'ed,
+//     sends the LLM request once a record of it is (the server's egress
+//     audit), and ends the turn once the answer is.
 //
 // The server's p99s are held to at most 1.5× the floor's. Its ratios to
 // floor-durable are only reported: they show how much of the gap is left

@@ -310,13 +310,15 @@ func TestDurableRelayWorkload(t *testing.T) {
 }
 
 // checkTurnsLogged checks a relay log against a run of turns that all
-// completed: per case, pairs of a user record at an odd seq (a turn key
-// seen nowhere else) and the answer at the next seq.
+// completed: per case, a user record at an odd seq (a turn key seen
+// nowhere else), the LLM request carrying that key at the same seq, and
+// the answer at the next seq.
 func checkTurnsLogged(t *testing.T, recs []logRecord, turns int, answer string) {
 	t.Helper()
-	if len(recs) != 2*turns {
-		t.Fatalf("%d records for %d turns, want a user message and an answer each", len(recs), turns)
+	if len(recs) != 3*turns {
+		t.Fatalf("%d records for %d turns, want a user message, a request and an answer each", len(recs), turns)
 	}
+	requested := map[string]bool{} // cases whose pending turn's request is logged
 	lastSeq := map[string]uint64{}
 	keys := map[string]bool{}
 	pending := map[string]bool{} // cases whose user message awaits its answer
@@ -328,9 +330,15 @@ func checkTurnsLogged(t *testing.T, recs []logRecord, turns int, answer string) 
 				t.Fatalf("record %d: user message %+v out of place (last seq %d, key %q seen: %v)",
 					i, rec, lastSeq[rec.CaseID], key, keys[key])
 			}
-			keys[key], pending[rec.CaseID] = true, true
+			keys[key], pending[rec.CaseID], requested[rec.CaseID] = true, true, false
+		case recordRequest:
+			if !pending[rec.CaseID] || requested[rec.CaseID] || rec.Seq != lastSeq[rec.CaseID] || turnKey(rec.Text) == "" || !keys[turnKey(rec.Text)] {
+				t.Fatalf("record %d: request %+v out of place (last seq %d)", i, rec, lastSeq[rec.CaseID])
+			}
+			requested[rec.CaseID] = true
+			continue // the request shares the user message's seq
 		case recordAnswer:
-			if !pending[rec.CaseID] || rec.Seq != lastSeq[rec.CaseID]+1 || rec.Text != answer {
+			if !pending[rec.CaseID] || !requested[rec.CaseID] || rec.Seq != lastSeq[rec.CaseID]+1 || rec.Text != answer {
 				t.Fatalf("record %d: answer %+v out of place (last seq %d)", i, rec, lastSeq[rec.CaseID])
 			}
 			pending[rec.CaseID] = false

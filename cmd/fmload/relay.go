@@ -35,9 +35,10 @@ import (
 // By default nothing is durable and a turn is acknowledged at once (the
 // floor target). With --durable DIR (the floor-durable target) the relay
 // keeps a group-committed log in DIR (relaylog.go) and, as the server does,
-// acknowledges a turn only once its user message is synced and ends it
-// only once its answer, or its failure, is synced too; a log error fails
-// the turn with an error frame.
+// acknowledges a turn only once its user message is synced, sends the LLM
+// request only once a record of it is synced (the server's egress audit),
+// and ends the turn only once its answer, or its failure, is synced too; a
+// log error fails the turn.
 
 // relayQueue bounds a connection's outbound frames; a client that lets it
 // fill is dropped, as the server drops slow consumers.
@@ -81,7 +82,7 @@ func runRelay(ctx context.Context, args []string, stderr io.Writer) error {
 	llmURL := fs.String("llm", "", "base URL of the OpenAI-compatible fake, ending in /v1/")
 	model := fs.String("model", "fake", "model name sent to the LLM")
 	durable := fs.String("durable", "", "keep a group-committed log ("+relayLogName+") in this existing directory; "+
-		"ack a turn once its user message is synced (the floor-durable target)")
+		"ack a turn once its user message is synced, send the LLM request once it is recorded (the floor-durable target)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -401,7 +402,7 @@ func (c *relayConn) turn(caseID, clientMsgID, text string) {
 			"role": "user", "content": text, "turn_number": n, "created_at": time.Now().UTC()}})
 		c.send(map[string]any{"type": "turn_started", "case_id": caseID, "turn": n})
 	}
-	answer, err := c.stream(text, func(piece string) {
+	answer, err := c.stream(caseID, seq, text, func(piece string) {
 		if live {
 			c.send(relayDelta{Type: "delta", CaseID: caseID, Turn: n, Text: piece})
 		}
@@ -438,14 +439,19 @@ func (c *relayConn) endTurn(caseID, clientMsgID string, n int, live bool, answer
 }
 
 // stream posts one streaming chat completion and hands each content delta
-// to onDelta as it arrives; it returns the whole answer.
-func (c *relayConn) stream(text string, onDelta func(string)) (string, error) {
+// to onDelta as it arrives; it returns the whole answer. With a log the
+// request leaves only once a record of it is durable, as the server's
+// egress audit record is (at the turn's user message seq).
+func (c *relayConn) stream(caseID string, seq uint64, text string, onDelta func(string)) (string, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Minute)
 	defer cancel()
 	body, _ := json.Marshal(map[string]any{
 		"model": c.r.model, "stream": true,
 		"messages": []map[string]string{{"role": "user", "content": text}},
 	})
+	if err := c.r.persist(logRecord{Kind: recordRequest, CaseID: caseID, Seq: seq, Text: string(body)}); err != nil {
+		return "", err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.r.llmURL+"chat/completions", bytes.NewReader(body))
 	if err != nil {
 		return "", err

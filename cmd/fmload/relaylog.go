@@ -38,11 +38,13 @@ const (
 	maxRecordBody = 16 << 20
 )
 
-// Record kinds: the user message of a turn, its answer, or its failure.
+// Record kinds: the user message of a turn, the LLM request sent for it
+// (the body, at the user message's seq), its answer, or its failure.
 const (
-	recordUser   byte = 'u'
-	recordAnswer byte = 'a'
-	recordFailed byte = 'f'
+	recordUser    byte = 'u'
+	recordRequest byte = 'r'
+	recordAnswer  byte = 'a'
+	recordFailed  byte = 'f'
 )
 
 var errLogClosed = errors.New("relay log: closed")
