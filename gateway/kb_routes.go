@@ -13,6 +13,7 @@ import (
 	"github.com/faultmaven/faultmaven/actors/agent"
 	"github.com/faultmaven/faultmaven/embed"
 	"github.com/go-chi/chi/v5"
+	"go.uber.org/zap"
 )
 
 // Knowledge-base routes (copilot contract §6.3; the extension itself never
@@ -115,15 +116,30 @@ func (s *Server) uploadDocument(w http.ResponseWriter, r *http.Request) error {
 		return &Error{CodeMalformedForm, "Upload a document as multipart/form-data with a file part named \"file\""}
 	}
 	var (
-		doc embed.Document
-		dup bool
+		doc    embed.Document
+		dup    bool
+		stored bool
 	)
 	err = parseDocumentMultipart(mr, func(f documentFields, p *multipart.Part) error {
 		var err error
 		doc, dup, err = s.storeDocument(r.Context(), v, f, p)
+		stored = err == nil
 		return err
 	})
 	if err != nil {
+		// The file part is stored as it streams; a form that turns out bad
+		// after it (a field too late, a second file, a broken body) must
+		// leave nothing behind. A re-upload of an existing document created
+		// nothing, so there is nothing to remove.
+		if stored && !dup {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), discardTimeout)
+			defer cancel()
+			if derr := s.knowledge.Delete(ctx, v, doc.DocumentID); derr != nil {
+				info := infoFrom(r.Context())
+				info.logger().Warn("document of a failed upload not removed", zap.String("request_id", info.id),
+					zap.String("document_id", doc.DocumentID), zap.Error(derr))
+			}
+		}
 		return err
 	}
 	writeJSON(w, http.StatusCreated, documentResponse{Document: doc, Duplicate: dup})

@@ -123,6 +123,48 @@ func TestKnowledgeRoutesAndScopes(t *testing.T) {
 	}
 }
 
+// TestFailedKnowledgeUploadLeavesNothing: the file part is stored as it
+// streams, so a form that turns out bad after it (a field too late, a
+// second file) must remove the new document; a re-upload of an existing
+// one must not remove the original.
+func TestFailedKnowledgeUploadLeavesNothing(t *testing.T) {
+	e := newEnv(t, Config{})
+	tok := e.register("bob").AccessToken
+	total := func() any {
+		return decode[map[string]any](t, e.call("GET", "/api/v1/knowledge/documents", tok, ""))["total_count"]
+	}
+	for _, tc := range []struct {
+		name  string
+		parts []formPart
+		want  string
+	}{
+		{"field after the file", []formPart{{name: "file", filename: "a.md", content: "# Disk full\nClean /var/log."},
+			{name: "title", content: "late"}}, "fields before the file part"},
+		{"two files", []formPart{{name: "title", content: "two"}, {name: "file", filename: "b.md", content: "# B\nbody b"},
+			{name: "file", filename: "c.md", content: "# C\nbody c"}}, "one document per request"},
+	} {
+		body, ctype := multipartBody(t, tc.parts...)
+		rec := e.call("POST", "/api/v1/knowledge/documents", tok, body, "Content-Type", ctype)
+		wantStatus(t, rec, http.StatusUnprocessableEntity)
+		if !strings.Contains(rec.Body.String(), tc.want) {
+			t.Fatalf("%s: %s", tc.name, rec.Body)
+		}
+		if n := total(); n != float64(0) {
+			t.Fatalf("%s: the failed upload left %v documents", tc.name, n)
+		}
+	}
+
+	rec := e.uploadDoc(tok, "runbook.md", runbook, "title", "502 runbook")
+	wantStatus(t, rec, http.StatusCreated)
+	id := decode[map[string]any](t, rec)["document_id"].(string)
+	body, ctype := multipartBody(t, formPart{name: "file", filename: "again.md", content: runbook}, formPart{name: "title", content: "late"})
+	wantStatus(t, e.call("POST", "/api/v1/knowledge/documents", tok, body, "Content-Type", ctype), http.StatusUnprocessableEntity)
+	wantStatus(t, e.call("GET", "/api/v1/knowledge/documents/"+id, tok, ""), http.StatusOK)
+	if n := total(); n != float64(1) {
+		t.Fatalf("after a failed re-upload: %v documents, want the original alone", n)
+	}
+}
+
 // TestTurnCitesKnowledge: the agent's answer lists the runbook it was given
 // as a markdown source, and the runbook's text reached the model as data.
 func TestTurnCitesKnowledge(t *testing.T) {

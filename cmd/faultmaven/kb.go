@@ -257,15 +257,16 @@ func (r *remoteKB) do(req *http.Request, out any) error {
 func (r *remoteKB) upload(ctx context.Context, path string, body []byte, title, docType string, scope embed.Scope) (bool, error) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
+	// The server streams the file part into the knowledge base as it
+	// arrives, so the fields go first.
+	_ = mw.WriteField("title", title)
+	_ = mw.WriteField("document_type", docType)
+	_ = mw.WriteField("scope", string(scope))
 	fw, err := mw.CreateFormFile("file", filepath.Base(path))
 	if err != nil {
 		return false, err
 	}
 	_, _ = fw.Write(body)
-	_ = mw.WriteField("title", title)
-	_ = mw.WriteField("document_type", docType)
-	_ = mw.WriteField("scope", string(scope))
-	_ = mw.WriteField("tags", "")
 	if err := mw.Close(); err != nil {
 		return false, err
 	}

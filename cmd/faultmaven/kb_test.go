@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,5 +116,99 @@ func TestKBEvalHybrid(t *testing.T) {
 		"--queries", "../../testdata/kb/queries.jsonl")
 	if err != nil || !strings.Contains(out, "search=lexical") {
 		t.Fatalf("lexical run: %v\n%s", err, out)
+	}
+}
+
+// TestKBIngestAndEvalAgainstAServer runs `faultmaven serve` in this process
+// and drives it over HTTP the way the README shows: register, `kb ingest
+// --server URL --token T`, a second ingest finding everything present, and
+// `kb eval --server` scoring the uploaded corpus. Every document must carry
+// the fields the command sent (title, type, scope), which the server reads
+// only before the file part.
+func TestKBIngestAndEvalAgainstAServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		served <- run(ctx, []string{"serve", "--addr", addr, "--data", t.TempDir(), "--log-level", "error"},
+			env(nil), strings.NewReader(""), &out, &errb)
+	}()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	base := "http://" + addr
+	var token string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		resp, err := http.Post(base+"/api/v1/auth/register", "application/json",
+			strings.NewReader(`{"username":"ops","password":"a-long-password-1","email":"ops@example.com"}`))
+		if err == nil {
+			var tok struct {
+				AccessToken string `json:"access_token"`
+			}
+			derr := json.NewDecoder(resp.Body).Decode(&tok)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated || derr != nil || tok.AccessToken == "" {
+				t.Fatalf("register: HTTP %d %v", resp.StatusCode, derr)
+			}
+			token = tok.AccessToken
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server never answered: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	out, errOut, err := runCmd(t, env(nil), "", "kb", "ingest", "--server", base, "--token", token, "../../testdata/kb/runbooks")
+	if err != nil || !strings.Contains(out, "ingested 25 new, 0 already present, 0 failed (of 25 files)") {
+		t.Fatalf("ingest: %v\n%s%s", err, out, errOut)
+	}
+	out, errOut, err = runCmd(t, env(nil), "", "kb", "ingest", "--server", base, "--token", token, "../../testdata/kb/runbooks")
+	if err != nil || !strings.Contains(out, "ingested 0 new, 25 already present, 0 failed") {
+		t.Fatalf("second ingest: %v\n%s%s", err, out, errOut)
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/knowledge/documents?limit=100", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Documents []struct {
+			Title        string `json:"title"`
+			DocumentType string `json:"document_type"`
+			Scope        string `json:"scope"`
+			Filename     string `json:"filename"`
+		} `json:"documents"`
+		Total int `json:"total_count"`
+	}
+	derr := json.NewDecoder(resp.Body).Decode(&list)
+	_ = resp.Body.Close()
+	if derr != nil || list.Total != 25 || len(list.Documents) != 25 {
+		t.Fatalf("documents: %d listed of %d, %v", len(list.Documents), list.Total, derr)
+	}
+	for _, d := range list.Documents {
+		if d.DocumentType != "runbook" || d.Scope != "global" || d.Title == "" || d.Title == d.Filename {
+			t.Fatalf("the command's fields were not applied: %+v", d)
+		}
+	}
+
+	out, errOut, err = runCmd(t, env(nil), "", "kb", "eval", "--server", base, "--token", token,
+		"--queries", "../../testdata/kb/queries.jsonl", "--k", "5")
+	if err != nil || !strings.Contains(out, "recall@5=") {
+		t.Fatalf("eval: %v\n%s%s", err, out, errOut)
+	}
+	if strings.Contains(out, "recall@5=0.") && !strings.Contains(out, "recall@5=0.9") {
+		t.Fatalf("recall@5 over the server below 0.9:\n%s", out)
 	}
 }
