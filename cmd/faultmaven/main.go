@@ -9,14 +9,59 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
-// Set at build time with -ldflags "-X main.version=... -X main.commit=...".
+// Set at build time with -ldflags "-X main.version=... -X main.commit=..."
+// (make build); otherwise taken from what the Go toolchain recorded in the
+// binary (see init).
 var (
 	version = "dev"
 	commit  = "unknown"
 )
+
+func init() { version, commit = buildVersion(version, commit, readBuildInfo()) }
+
+func readBuildInfo() *debug.BuildInfo {
+	bi, _ := debug.ReadBuildInfo()
+	return bi
+}
+
+// buildVersion fills what -ldflags left at its default from the build
+// information: the module version of a `go install …@v1.2.3`, the VCS
+// revision (marked "-dirty" for a modified tree) of a plain `go build` in a
+// clone. Values set by -ldflags win.
+func buildVersion(v, c string, bi *debug.BuildInfo) (string, string) {
+	if bi == nil {
+		return v, c
+	}
+	if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	if c == "unknown" {
+		var rev string
+		dirty := false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if len(rev) > 7 {
+			rev = rev[:7]
+		}
+		if rev != "" {
+			c = rev
+			if dirty {
+				c += "-dirty"
+			}
+		}
+	}
+	return v, c
+}
 
 func main() {
 	ctx, stop := signalContext()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -166,4 +167,32 @@ func TestREADMEListsEveryFlag(t *testing.T) {
 			t.Errorf("README config table lacks the row for --%s (%s)", f.Name, envName(f.Name))
 		}
 	})
+}
+
+// TestVersionFromBuildInfo: without -ldflags the version and commit come
+// from what the toolchain recorded (go install …@v1.2.3, go build in a
+// clone); -ldflags values win.
+func TestVersionFromBuildInfo(t *testing.T) {
+	vcs := func(rev, modified string) []debug.BuildSetting {
+		return []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: modified}}
+	}
+	for _, tc := range []struct {
+		name, v, c string
+		bi         *debug.BuildInfo
+		wantV      string
+		wantC      string
+	}{
+		{"no build info", "dev", "unknown", nil, "dev", "unknown"},
+		{"go install at a version", "dev", "unknown", &debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, "v1.2.3", "unknown"},
+		{"go build in a clone", "dev", "unknown",
+			&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs("4b6fb63e0a1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e", "false")}, "dev", "4b6fb63"},
+		{"modified tree", "dev", "unknown",
+			&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs("4b6fb63e0a1c", "true")}, "dev", "4b6fb63-dirty"},
+		{"ldflags win", "v2.0.0", "abc1234",
+			&debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}, Settings: vcs("4b6fb63e0a1c", "false")}, "v2.0.0", "abc1234"},
+	} {
+		if v, c := buildVersion(tc.v, tc.c, tc.bi); v != tc.wantV || c != tc.wantC {
+			t.Errorf("%s: got %q %q, want %q %q", tc.name, v, c, tc.wantV, tc.wantC)
+		}
+	}
 }
