@@ -196,3 +196,17 @@ func TestVersionFromBuildInfo(t *testing.T) {
 		}
 	}
 }
+
+func TestPathlessLLMBaseURL(t *testing.T) {
+	for url, want := range map[string]bool{
+		"http://localhost:11434":       true,
+		"http://localhost:11434/":      true,
+		"http://localhost:11434/v1/":   false,
+		"https://api.openai.com/v1":    false,
+		"https://openrouter.ai/api/v1": false,
+	} {
+		if got := pathless(url); got != want {
+			t.Errorf("pathless(%q) = %v, want %v", url, got, want)
+		}
+	}
+}

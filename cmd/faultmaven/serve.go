@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
@@ -560,7 +562,19 @@ func buildLLM(cfg serveConfig, getenv func(string) string, log *zap.Logger) (llm
 	names := make([]string, len(providers))
 	for i, p := range providers {
 		names[i] = p.Name + " (" + p.Model + ")"
+		if pathless(p.BaseURL) {
+			log.Warn("LLM base URL has no path: OpenAI-compatible servers usually serve under /v1/ "+
+				"(Ollama http://localhost:11434/v1/, vLLM http://localhost:8000/v1/); if turns fail with 404, add it",
+				zap.String("provider", p.Name))
+		}
 	}
 	log.Info("LLM providers", zap.Strings("chain", names))
 	return chain, nil
+}
+
+// pathless reports whether an LLM base URL stops at the host
+// ("http://localhost:11434"), the usual cause of 404s on every turn.
+func pathless(baseURL string) bool {
+	u, err := url.Parse(baseURL)
+	return err == nil && strings.Trim(u.Path, "/") == ""
 }

@@ -162,7 +162,7 @@ func TestChainAllProvidersFail(t *testing.T) {
 	msg := err.Error()
 	for _, want := range []string{
 		"openai: unauthorized (401): check the API key",
-		"ollama: model not found (404)",
+		"ollama: model not found (404): The model `model-ollama` does not exist.",
 		"vllm: connection failed: ",
 	} {
 		if !strings.Contains(msg, want) {

@@ -97,8 +97,12 @@ func statusReason(status int, msg string) string {
 		return "unauthorized (401): check the API key"
 	case status == 403:
 		return "forbidden (403): check the API key and its permissions"
+	case status == 404 && strings.Contains(strings.ToLower(msg), "model"):
+		return withMessage("model not found (404)", msg)
 	case status == 404:
-		return "model not found (404)"
+		// No model named: the path is wrong, usually a base URL without the
+		// /v1/ the OpenAI-compatible servers serve under.
+		return withMessage("not found (404): check the base URL (OpenAI-compatible servers usually serve under /v1/, e.g. http://localhost:11434/v1/)", msg)
 	case status == 429:
 		return "rate limited (429)"
 	case status >= 500:

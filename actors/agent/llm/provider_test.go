@@ -216,7 +216,7 @@ func TestStatusReasons(t *testing.T) {
 	}{
 		{401, 2, "unauthorized (401): check the API key", 1},
 		{403, 2, "forbidden (403): check the API key and its permissions", 1},
-		{404, 2, "model not found (404)", 1},
+		{404, 2, "model not found (404): The model `model-p` does not exist.", 1},
 		{400, 2, "bad request (400): Bad Request", 1},
 		{500, -1, "server error (500)", 1},
 		{503, 1, "server error (503), retried 1 time", 2},
@@ -388,5 +388,21 @@ data: [DONE]
 	}
 	if resp.Content != "Hello" || d.joined() != "Hello" || resp.FinishReason != "stop" || resp.Usage.CompletionTokens != 2 {
 		t.Fatalf("response = %+v, deltas %q", resp, d.list())
+	}
+}
+
+// TestWrongBaseURLSaysSo: a base URL without the /v1/ path (the usual
+// mistake with Ollama or vLLM) is answered 404 without naming a model, and
+// the reason points at the base URL instead of claiming the model is
+// missing.
+func TestWrongBaseURLSaysSo(t *testing.T) {
+	srv := fake(t)
+	p := providerFor("ollama", srv)
+	p.BaseURL = strings.TrimSuffix(srv.URL(), "v1/")
+	o := newOpenAI(t, p, testConfig(t))
+	_, err := o.Stream(context.Background(), userRequest("hi"), nil)
+	pe := providerError(t, err)
+	if pe.Status != 404 || !strings.Contains(pe.Reason, "check the base URL") || strings.Contains(pe.Reason, "model not found") {
+		t.Fatalf("error = %+v, want a 404 that points at the base URL", pe)
 	}
 }
