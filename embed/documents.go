@@ -308,6 +308,36 @@ func (k *KB) List(ctx context.Context, v Viewer, q ListQuery) ([]Document, int, 
 	return out[q.Offset:min(total, q.Offset+q.Limit)], total, nil
 }
 
+// DeleteCase removes every document scoped to the case, as Delete does
+// each, and returns how many. The gateway calls it when the case is
+// deleted: the case's documents go with it, as its evidence does. A
+// failure leaves the rest for a later call.
+func (k *KB) DeleteCase(ctx context.Context, caseID string) (int, error) {
+	if caseID == "" {
+		return 0, nil
+	}
+	k.mu.RLock()
+	var ids []string
+	for id, m := range k.docs {
+		if m.doc.Scope == ScopeCase && m.doc.CaseID == caseID {
+			ids = append(ids, id)
+		}
+	}
+	k.mu.RUnlock()
+	v := Viewer{CaseIDs: func(id string) bool { return id == caseID }}
+	n := 0
+	for _, id := range ids {
+		switch err := k.Delete(ctx, v, id); {
+		case err == nil:
+			n++
+		case errors.Is(err, ErrNotFound): // deleted meanwhile
+		default:
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 func hasAllTags(have, want []string) bool {
 	for _, t := range want {
 		if !slices.Contains(have, t) {

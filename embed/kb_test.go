@@ -184,6 +184,57 @@ func TestDeleteAndDedupe(t *testing.T) {
 	e.wait()
 }
 
+// TestDeleteCaseRemovesItsDocuments: deleting a case's documents takes
+// every document scoped to that case, with its chunks and blob, and
+// nothing else (another case's, a user's, the same text in another case).
+func TestDeleteCaseRemovesItsDocuments(t *testing.T) {
+	e := newEnv(t, Config{})
+	note := "# Case note\n\nThe wombatcache on node-3 needs a restart.\n"
+	a1 := e.upload(Upload{Owner: "carol", Scope: ScopeCase, CaseID: "case_a", Filename: "note.md"}, note)
+	a2 := e.upload(Upload{Owner: "carol", Scope: ScopeCase, CaseID: "case_a", Filename: "more.md"}, "# More\n\nwombatcache heap dump taken at 10:02.\n")
+	b := e.upload(Upload{Owner: "carol", Scope: ScopeCase, CaseID: "case_b", Filename: "note.md"}, note)
+	u := e.upload(Upload{Owner: "carol", Filename: "mine.md"}, "# Mine\n\nwombatcache tuning notes.\n")
+	e.wait()
+	carol := Viewer{UserID: "carol", CaseIDs: func(id string) bool { return id == "case_a" || id == "case_b" }}
+	inCase := func(caseID string) []Result {
+		t.Helper()
+		res, err := e.kb.Search(context.Background(), carol, SearchQuery{Query: "wombatcache", CaseID: caseID, Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := inCase("case_a"); !hasDoc(res, a1.DocumentID) || !hasDoc(res, a2.DocumentID) {
+		t.Fatalf("before: %+v", res)
+	}
+
+	n, err := e.kb.DeleteCase(context.Background(), "case_a")
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteCase = %d, %v; want 2", n, err)
+	}
+	for _, id := range []string{a1.DocumentID, a2.DocumentID} {
+		if _, _, err := e.kb.Get(context.Background(), carol, id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s still there: %v", id, err)
+		}
+		if k := e.countKeys("c/" + id + "/"); k != 0 {
+			t.Errorf("%s: %d chunk keys left", id, k)
+		}
+	}
+	if res := inCase("case_a"); hasDoc(res, a1.DocumentID) || hasDoc(res, a2.DocumentID) || !hasDoc(res, u.DocumentID) {
+		t.Errorf("after: %+v", res)
+	}
+	if res := inCase("case_b"); !hasDoc(res, b.DocumentID) {
+		t.Errorf("case_b's copy of the same note went too: %+v", res)
+	}
+	e.reopen()
+	if res := inCase("case_a"); hasDoc(res, a1.DocumentID) || hasDoc(res, a2.DocumentID) {
+		t.Errorf("back after reopen: %+v", res)
+	}
+	if n, err := e.kb.DeleteCase(context.Background(), "case_a"); err != nil || n != 0 {
+		t.Errorf("second DeleteCase = %d, %v", n, err)
+	}
+}
+
 // TestRestartMidIngestion closes the KB while jobs are pending, and also
 // plants a job directly, then checks that a reopen finishes everything with
 // exact chunk counts and no duplicates.

@@ -111,7 +111,7 @@ func (s *Server) deleteCase(w http.ResponseWriter, r *http.Request) error {
 	if err := s.cases.Delete(r.Context(), owner, id); err != nil {
 		return err
 	}
-	// The case is gone; its files go next. If that fails the user was
+	// The case is gone; its files and documents go next. If that fails the user was
 	// still told the truth (the case is deleted) and the files are
 	// unreachable garbage, so it is logged, not reported.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), discardTimeout)
@@ -120,6 +120,14 @@ func (s *Server) deleteCase(w http.ResponseWriter, r *http.Request) error {
 		info := infoFrom(r.Context())
 		info.logger().Error("evidence of a deleted case not removed", zap.String("request_id", info.id),
 			zap.String("case_id", id), zap.Error(err))
+	}
+	// So do the knowledge documents scoped to it.
+	if s.knowledge != nil {
+		if _, err := s.knowledge.DeleteCase(ctx, id); err != nil {
+			info := infoFrom(r.Context())
+			info.logger().Error("knowledge documents of a deleted case not removed", zap.String("request_id", info.id),
+				zap.String("case_id", id), zap.Error(err))
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

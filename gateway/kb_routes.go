@@ -35,6 +35,7 @@ type KnowledgeService interface {
 	Get(ctx context.Context, v embed.Viewer, id string) (embed.Document, string, error)
 	List(ctx context.Context, v embed.Viewer, q embed.ListQuery) ([]embed.Document, int, error)
 	Delete(ctx context.Context, v embed.Viewer, id string) error
+	DeleteCase(ctx context.Context, caseID string) (int, error)
 	Search(ctx context.Context, v embed.Viewer, q embed.SearchQuery) ([]embed.Result, error)
 }
 

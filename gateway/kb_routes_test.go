@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/faultmaven/faultmaven/actors/agent/llm/llmtest"
+	"github.com/faultmaven/faultmaven/embed"
 )
 
 const runbook = `# Nginx 502 runbook
@@ -163,6 +166,30 @@ func TestFailedKnowledgeUploadLeavesNothing(t *testing.T) {
 	if n := total(); n != float64(1) {
 		t.Fatalf("after a failed re-upload: %v documents, want the original alone", n)
 	}
+}
+
+// TestDeletingACaseDeletesItsDocuments: the knowledge documents scoped to
+// a case go with the case, as its evidence does; the owner's other
+// documents stay.
+func TestDeletingACaseDeletesItsDocuments(t *testing.T) {
+	e := newEnv(t, Config{})
+	tok := e.register("bob").AccessToken
+	rec := e.call("POST", "/api/v1/cases", tok, `{"title":"cache outage"}`)
+	wantStatus(t, rec, http.StatusCreated)
+	caseID := decode[map[string]any](t, rec)["case_id"].(string)
+	rec = e.uploadDoc(tok, "note.md", "# Case note\nThe wombatcache needs a restart.", "scope", "case", "case_id", caseID)
+	wantStatus(t, rec, http.StatusCreated)
+	caseDoc := decode[map[string]any](t, rec)["document_id"].(string)
+	rec = e.uploadDoc(tok, "mine.md", "# Mine\nwombatcache tuning notes.")
+	wantStatus(t, rec, http.StatusCreated)
+	userDoc := decode[map[string]any](t, rec)["document_id"].(string)
+
+	wantStatus(t, e.call("DELETE", "/api/v1/cases/"+caseID, tok, ""), http.StatusNoContent)
+	all := embed.Viewer{UserID: "x", IsAdmin: true, CaseIDs: func(string) bool { return true }}
+	if _, _, err := e.kb.Get(context.Background(), all, caseDoc); !errors.Is(err, embed.ErrNotFound) {
+		t.Fatalf("the deleted case's document is still stored: %v", err)
+	}
+	wantStatus(t, e.call("GET", "/api/v1/knowledge/documents/"+userDoc, tok, ""), http.StatusOK)
 }
 
 // TestTurnCitesKnowledge: the agent's answer lists the runbook it was given
