@@ -338,9 +338,13 @@ func runKBIngest(ctx context.Context, args []string, getenv func(string) string,
 	if len(paths) == 0 {
 		return errors.New("nothing to ingest: give one or more files or directories")
 	}
-	files, err := collectFiles(paths)
+	files, skipped, err := collectFiles(paths)
 	if err != nil {
 		return err
+	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(stderr, "skipping %d files the knowledge base does not read (unsupported type, or not a regular file): %s\n",
+			len(skipped), listSome(skipped, 10))
 	}
 	target, err := kf.open()
 	if err != nil {
@@ -359,12 +363,15 @@ func runKBIngest(ctx context.Context, args []string, getenv func(string) string,
 }
 
 // collectFiles expands directories into their supported, non-hidden files.
-func collectFiles(paths []string) ([]string, error) {
-	var files []string
+// collectFiles returns the files to ingest under paths (hidden files and
+// directories left out) and, under directories, the files it passes over:
+// types the knowledge base does not read, and anything not a regular file
+// (a symbolic link is not followed).
+func collectFiles(paths []string) (files, skipped []string, err error) {
 	for _, p := range paths {
 		info, err := os.Stat(p)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !info.IsDir() {
 			files = append(files, p)
@@ -380,16 +387,27 @@ func collectFiles(paths []string) ([]string, error) {
 				}
 				return nil
 			}
-			if d.Type().IsRegular() && embed.SupportedExtension(d.Name()) {
+			switch {
+			case d.Type().IsRegular() && embed.SupportedExtension(d.Name()):
 				files = append(files, path)
+			case !d.IsDir():
+				skipped = append(skipped, path)
 			}
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return files, nil
+	return files, skipped, nil
+}
+
+// listSome joins the first n of names, saying how many more there are.
+func listSome(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:n], ", ") + fmt.Sprintf(" and %d more", len(names)-n)
 }
 
 func ingestFiles(ctx context.Context, t kbTarget, files []string, scope embed.Scope, docType string, progress io.Writer) (added, dups, failed int) {
@@ -471,7 +489,7 @@ func runKBEval(ctx context.Context, args []string, getenv func(string) string, s
 		l.tmp = tmp
 		target = l
 		defer target.close()
-		files, err := collectFiles([]string{corpus})
+		files, _, err := collectFiles([]string{corpus})
 		if err != nil {
 			return err
 		}

@@ -212,3 +212,39 @@ func TestKBIngestAndEvalAgainstAServer(t *testing.T) {
 		t.Fatalf("recall@5 over the server below 0.9:\n%s", out)
 	}
 }
+
+// TestKBIngestNamesWhatItSkips: files of types the knowledge base does not
+// read and symbolic links (never followed) are listed, not passed over in
+// silence; hidden directories stay out.
+func TestKBIngestNamesWhatItSkips(t *testing.T) {
+	src, data := t.TempDir(), t.TempDir()
+	for name, body := range map[string]string{
+		"runbook.md": "# Disk full\n\nClean /var/log.\n", "shot.png": "\x89PNG\r\n\x1a\n", "dump.bin": "\x00\x01",
+		".git/config": "[core]\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(src, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("/etc/hostname", filepath.Join(src, "link.txt")); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := runCmd(t, env(nil), "", "kb", "ingest", "--data", data, src)
+	if err != nil || !strings.Contains(out, "ingested 1 new, 0 already present, 0 failed (of 1 files)") {
+		t.Fatalf("ingest: %v\n%s%s", err, out, errOut)
+	}
+	if !strings.Contains(errOut, "skipping 3 files") {
+		t.Fatalf("the skipped files are not reported:\n%s", errOut)
+	}
+	for _, name := range []string{"shot.png", "dump.bin", "link.txt"} {
+		if !strings.Contains(errOut, name) {
+			t.Errorf("%s not named among the skipped files:\n%s", name, errOut)
+		}
+	}
+	if strings.Contains(errOut, ".git") {
+		t.Errorf("hidden directories must stay out of the report:\n%s", errOut)
+	}
+}
