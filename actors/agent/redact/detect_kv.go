@@ -155,8 +155,13 @@ func scanKeyValues(text string, out []candidate) []candidate {
 		if c == ':' && !quoted && !structured {
 			// Mid-line "key: value" is often prose ("invalid token:
 			// signature mismatch"); only a value that looks like a
-			// credential counts.
-			if isProse(val) || kc == keyAuth || strings.EqualFold(key, "pass") {
+			// credential counts. After "password:" a plain word is the
+			// password ("the db password: swordfish") unless it is one of
+			// the words logs and people put there instead.
+			if kc == keyAuth || strings.EqualFold(key, "pass") {
+				continue
+			}
+			if isProse(val) && !(kc == keyPassword && !passwordStatusWords[asciiLower(strings.TrimRight(val, ".,!?"))]) {
 				continue
 			}
 		}

@@ -41,7 +41,8 @@
 // addresses are replaced only with Options.Emails. Public certificates and
 // public keys are not secrets. Known gaps: a password in a sentence that
 // is an ordinary word ("the password is swordfish": only words with digits
-// or symbols, quoted words and .netrc lines are taken), cookie values
+// or symbols, quoted words, .netrc lines and a word after "password:" are
+// taken), cookie values
 // under 8 characters, numbers as values of secret keys inside tool-call
 // JSON ({"password": 1234}), vendor tokens without a prefix outside a
 // key=value pair, and pseudonyms a model rewrites beyond case and brackets

@@ -160,6 +160,19 @@ var nonSecretValues = setOf("true", "false", "yes", "no", "on", "off", "null", "
 	"revoked", "redacted", "filtered", "masked", "hidden", "removed", "omitted", "sensitive", "...", "…",
 	"read", "write") // GitHub Actions permissions: id-token: write
 
+// passwordStatusWords follow "password:" in logs and sentences without
+// being the password ("password: incorrect", "password: the one in
+// vault").
+var passwordStatusWords = setOf("incorrect", "wrong", "correct", "changed", "reset", "mismatch", "denied",
+	"rejected", "accepted", "weak", "strong", "set", "updated", "expiring", "locked", "unlocked", "blank",
+	"same", "new", "old", "default", "the", "a", "an", "is", "was", "not", "no", "from", "in", "for", "see",
+	"please", "use", "stored", "saved", "hidden", "provided", "supplied", "given", "none", "n/a",
+	"unchanged", "authentication", "auth", "login", "prompt", "policy", "requirements", "length", "too",
+	"must", "should", "cannot", "can't", "did", "does", "doesn't", "didn't", "will", "won't", "never")
+
+// (nonSecretValues, checked first by acceptValue, holds the rest:
+// invalid, expired, missing, required, …)
+
 // maskWords are accepted inside decorations: ***REDACTED***, [FILTERED].
 var maskWords = setOf("redacted", "filtered", "masked", "hidden", "removed", "omitted", "sensitive", "secret")
 

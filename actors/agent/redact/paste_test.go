@@ -23,6 +23,7 @@ func TestDetectCoversPastedSecrets(t *testing.T) {
 		{"azure sas", "https://acct.blob.core.windows.net/c/b?sv=2021-06-08&ss=b&srt=sco&sp=rl&se=2024-01-01&sig=Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFy%3D", "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFy%3D"},
 		{"azure conn", "DefaultEndpointsProtocol=https;AccountName=myacct;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;EndpointSuffix=core.windows.net", "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="},
 		{"prose password", "I logged in with password hunter2 and it failed", "hunter2"},
+		{"password colon word mid-line", "I tried the db password: swordfish, user admin, no luck", "swordfish"},
 		{"prose password is", "the db password is Sup3rS3cret! but it keeps saying denied", "Sup3rS3cret!"},
 		{"netrc", "machine api.example.com login deploy password n3trcP4ss", "n3trcP4ss"},
 		{"gitlab pat", "export GL=glpat-xxxxxxxxxxxxxxxxxxxx1234", "glpat-xxxxxxxxxxxxxxxxxxxx1234"},
