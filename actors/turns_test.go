@@ -323,8 +323,10 @@ func TestPastedConfigSecretsNeverReachTheLLM(t *testing.T) {
 		"Pa55w0rdDock3r",                       // docker login -p
 		"PgP4ssw0rd",                           // a .pgpass line
 		"hvs.CAESIJ3b4tYQxXr8k2Lw9mN1pQ7sT0uV", // a Vault token
+		"Zx9sT4vQ8pL2mN7k",                     // redis.conf requirepass, in the line the title comes from
 	}
-	text := "settings.xml has <server><id>nexus</id><password>" + secrets[0] + "</password></server>\n" +
+	text := "redis latency spikes; requirepass " + secrets[8] + "\n" +
+		"settings.xml has <server><id>nexus</id><password>" + secrets[0] + "</password></server>\n" +
 		"Cookie: sessionid=" + secrets[1] + "; theme=dark\n" +
 		"machine repo.example.com login deploy password " + secrets[2] + "\n" +
 		"the db password is " + secrets[3] + " but login is refused\n" +
@@ -349,6 +351,10 @@ func TestPastedConfigSecretsNeverReachTheLLM(t *testing.T) {
 		if !strings.Contains(out.AgentResponse, keep) {
 			t.Errorf("diagnostic context %q must survive: %q", keep, out.AgentResponse)
 		}
+	}
+	row, _ := sys.cases.Get(context.Background(), "usr_a", r.CaseID)
+	if !strings.Contains(row.Title, "redis latency") || strings.Contains(row.Title, secrets[8]) {
+		t.Errorf("the auto title must come from the first line without its secret: %q", row.Title)
 	}
 }
 

@@ -182,6 +182,7 @@ var negatives = []struct{ name, in string }{
 	{"prose about passwords", "Failed password for root from 10.0.0.1; the password is incorrect; password was changed yesterday; " +
 		"tried the password 3 times; the password to db-01 expired; password policy v2 applies; the username/password **form**"},
 	{"password status after a colon", "login failed - password: incorrect; user bob password: expired; the password: the one in vault"},
+	{"directive-like lines", "Secret rotated\nToken expired\nPassword changed successfully\ntoken_bucket 100\nsecret_name db-creds\nPassword: \nrequirepass \"\"\n"},
 	{"password in word", "bypass=true passwordless=yes passwords: 3 compass-01 reset-password-link"},
 	{"xml without secrets", "<secretName>db-creds</secretName>\n<password-policy>strict</password-policy>\n<token-url>https://login.example.com</token-url>\n" +
 		"<key>cache-1</key>\n<password></password>\n<password>${DB_PASS}</password>\n<add key=\"LogLevel\" value=\"debug\"/>\n" +

@@ -381,6 +381,7 @@ func detect(text string, emails bool) []Span {
 	c = scanCookies(text, c)
 	c = scanProsePasswords(text, c)
 	c = scanPgpass(text, c)
+	c = scanDirectives(text, c)
 	spans := merge(c)
 	if emails && strings.IndexByte(text, '@') >= 0 {
 		spans = addEmails(text, spans)

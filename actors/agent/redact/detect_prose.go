@@ -196,3 +196,82 @@ func hasLetterOrStar(s string) bool {
 	}
 	return false
 }
+
+// directiveKeys are configuration directives whose one argument is a
+// password whatever it looks like (redis.conf: requirepass foobared).
+var directiveKeys = setOf("requirepass", "masterauth")
+
+// scanDirectives finds the value of a configuration directive written as
+// "name value" on its own line, the syntax of redis.conf, sshd_config,
+// pgbouncer and many others, which has no '=' or ':' to mark it: the line
+// is exactly a secret-like name and one value ("requirepass Zx9s…",
+// "api_key 3f9a0c…"). The value must look like a credential (letters with
+// digits, or a symbol) unless the directive is known to take a password,
+// so "Secret rotated" and "Token expired" stay.
+func scanDirectives(text string, out []candidate) []candidate {
+	for ls := 0; ls < len(text); {
+		le := lineEnd(text, ls)
+		out = scanDirective(text, ls, le, out)
+		ls = le + 1
+	}
+	// The password directives are unmistakable anywhere in a line
+	// ("redis is slow; requirepass Zx9s…").
+	for _, w := range []string{"requirepass", "masterauth"} {
+		for from := 0; from < len(text); {
+			k := indexFold(text[from:], w)
+			if k < 0 {
+				break
+			}
+			ws := from + k
+			we := ws + len(w)
+			from = we
+			if (ws > 0 && isWordByte(text[ws-1])) || we >= len(text) || !isBlank(text[we]) {
+				continue
+			}
+			vs, ve, _ := proseValue(text, skipBlanks(text, we))
+			if ve <= vs || ve-vs > maxProseSecret || isPlaceholder(text[vs:ve]) {
+				continue
+			}
+			out = append(out, candidate{start: vs, end: ve, prio: prioKeyValue, kind: KindPassword})
+			from = ve
+		}
+	}
+	return out
+}
+
+func scanDirective(text string, ls, le int, out []candidate) []candidate {
+	i := skipBlanks(text, ls)
+	ks := i
+	for i < le && isKeyChar(text[i]) {
+		i++
+	}
+	ke := i
+	if ke == ks || ke-ks > maxKeyLen || i >= le || !isBlank(text[i]) {
+		return out
+	}
+	key := text[ks:ke]
+	kc := classifyKey(key)
+	if kc != keyPassword && kc != keySecret {
+		return out
+	}
+	vs := skipBlanks(text, i)
+	ve := le
+	for ve > vs && (text[ve-1] == ' ' || text[ve-1] == '\t' || text[ve-1] == '\r') {
+		ve--
+	}
+	if ve-vs >= 2 && (text[vs] == '"' || text[vs] == '\'') && text[ve-1] == text[vs] {
+		vs, ve = vs+1, ve-1
+	} else if strings.ContainsAny(text[vs:ve], " \t") {
+		return out // a sentence, not a directive
+	}
+	if ve <= vs || ve-vs > maxProseSecret {
+		return out
+	}
+	val := text[vs:ve]
+	if isPlaceholder(val) || isPathLike(val) || strings.Contains(val, "://") ||
+		(!directiveKeys[asciiLower(key)] && !looksLikePassword(val)) {
+		return out
+	}
+	kind, prio := valueKind(kc, key, val)
+	return append(out, candidate{start: vs, end: ve, prio: prio, kind: kind})
+}

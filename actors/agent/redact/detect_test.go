@@ -219,6 +219,9 @@ func TestDetectHostileInputs(t *testing.T) {
 		strings.Repeat("--password ", n/11),
 		strings.Repeat("$6$", n/3),
 		strings.Repeat("sig=", n/4),
+		strings.Repeat("requirepass ", n/12),
+		strings.Repeat("api_key x1\n", n/11),
+		"api_key " + strings.Repeat("a1 ", n/3),
 	}
 	for _, in := range inputs {
 		checkSpanContract(t, in, Detect(in))

@@ -13,7 +13,9 @@
 //     PEM private keys, password hashes (crypt, bcrypt, apr1, argon2),
 //     passwords in connection strings, command lines (mysql -p, sshpass -p,
 //     docker login -p, redis-cli -a, ldapsearch -w, --password VALUE …),
-//     .pgpass and .netrc lines and sentences ("the password is x1y2z3"),
+//     .pgpass and .netrc lines, configuration directives ("requirepass x",
+//     "api_key 3f9a…" alone on a line) and sentences ("the password is
+//     x1y2z3"),
 //     values of secret-like keys in env/INI/YAML/JSON/header/query/XML
 //     syntax (<password>x</password>, <add key="DbPassword" value="x"/>),
 //     cookie values, signatures of pre-signed URLs, Kubernetes Secret data

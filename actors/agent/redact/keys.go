@@ -25,7 +25,8 @@ var secretHints = []string{"pass", "pw", "secret", "token", "key", "auth", "cred
 // passwordWords are the last word of a password-like key; passwordSuffixes
 // also catch compounds written as one word (dbpassword, mysqlpasswd).
 var (
-	passwordWords    = setOf("password", "passwd", "pass", "pw", "passphrase", "passwort", "passcode")
+	passwordWords = setOf("password", "passwd", "pass", "pw", "passphrase", "passwort", "passcode",
+		"requirepass", "masterauth") // Redis
 	passwordSuffixes = []string{"password", "passwd", "passphrase"}
 	secretWords      = setOf("secret", "token", "apikey", "signature") // X-Amz-Signature, X-Goog-Signature
 	secretSuffixes   = []string{"secret", "token", "apikey", "accesskey", "secretkey", "privatekey",
