@@ -279,6 +279,9 @@ func (r *remoteKB) upload(ctx context.Context, path string, body []byte, title, 
 		Duplicate bool `json:"duplicate"`
 	}
 	err = r.do(req, &out)
+	if err != nil && scope == embed.ScopeGlobal && strings.Contains(err.Error(), "HTTP 403") {
+		err = fmt.Errorf("%w (global documents need an admin's token; --scope user adds them to your own)", err)
+	}
 	return out.Duplicate, err
 }
 

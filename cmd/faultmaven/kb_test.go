@@ -168,6 +168,31 @@ func TestKBIngestAndEvalAgainstAServer(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	// A second account is no admin: global documents are refused with a
+	// hint, --scope user works.
+	var userToken string
+	{
+		resp, err := http.Post(base+"/api/v1/auth/register", "application/json",
+			strings.NewReader(`{"username":"dev","password":"a-long-password-2","email":"dev@example.com"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&tok)
+		_ = resp.Body.Close()
+		userToken = tok.AccessToken
+	}
+	_, errOut, err := runCmd(t, env(nil), "", "kb", "ingest", "--server", base, "--token", userToken, "../../testdata/kb/runbooks/disk-full.md")
+	if err == nil || !strings.Contains(errOut, "--scope user adds them to your own") {
+		t.Fatalf("a non-admin's global ingest: %v\n%s", err, errOut)
+	}
+	if out, errOut, err := runCmd(t, env(nil), "", "kb", "ingest", "--server", base, "--token", userToken, "--scope", "user",
+		"../../testdata/kb/runbooks/disk-full.md"); err != nil || !strings.Contains(out, "ingested 1 new") {
+		t.Fatalf("a non-admin's own ingest: %v\n%s%s", err, out, errOut)
+	}
+
 	out, errOut, err := runCmd(t, env(nil), "", "kb", "ingest", "--server", base, "--token", token, "../../testdata/kb/runbooks")
 	if err != nil || !strings.Contains(out, "ingested 25 new, 0 already present, 0 failed (of 25 files)") {
 		t.Fatalf("ingest: %v\n%s%s", err, out, errOut)
