@@ -239,12 +239,13 @@ var patternRules = []patternRule{
 		group: 1,
 	},
 	{
-		// A URL whose user is a 32-hex key and that has no password: the
-		// Sentry DSN (https://<key>@o1.ingest.sentry.io/2) and its kin.
+		// A URL whose user is a hex key and that has no password: the
+		// Sentry DSN (https://<32 hex>@o1.ingest.sentry.io/2), a 40-hex
+		// personal access token in a clone URL, and their kin.
 		kind: KindSecretValue, prio: prioURLPassword,
 		hints: []string{"://"},
 		all:   []string{"@"},
-		re:    regexp.MustCompile(`\b[A-Za-z][A-Za-z0-9+.\-]{1,30}://([0-9a-fA-F]{32})@`),
+		re:    regexp.MustCompile(`\b[A-Za-z][A-Za-z0-9+.\-]{1,30}://([0-9a-fA-F]{32,64})@`),
 		group: 1,
 	},
 	{

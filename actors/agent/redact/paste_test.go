@@ -44,6 +44,7 @@ func TestDetectCoversPastedSecrets(t *testing.T) {
 		{"curl H bearer", `curl -H "Authorization: Bearer abcdef0123456789abcdef0123456789" https://x`, "abcdef0123456789abcdef0123456789"},
 		{"x-api-key", "curl -H 'X-API-Key: 9f8e7d6c5b4a39281706f5e4d3c2b1a0' https://api", "9f8e7d6c5b4a39281706f5e4d3c2b1a0"},
 		{"sentry dsn", "SENTRY_DSN=https://1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6@o123456.ingest.sentry.io/7654321", "1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6"},
+		{"token in a clone url", "git clone https://0123456789abcdef0123456789abcdef01234567@github.com/acme/infra.git", "0123456789abcdef0123456789abcdef01234567"},
 		{"redis url", "redis://:r3disP4ss@cache:6379/0", "r3disP4ss"},
 		{"mongodb srv", "mongodb+srv://app:M0ng0Pa55@cluster0.ab1cd.mongodb.net/prod", "M0ng0Pa55"},
 		{"jdbc password param", "jdbc:postgresql://db:5432/app?user=app&password=JdbcP4ss99", "JdbcP4ss99"},
