@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -319,6 +320,22 @@ func (r *remoteKB) search(ctx context.Context, query string, k int) ([]embed.Eva
 	return hits, nil
 }
 
+// isAdmin reports whether the token belongs to an admin (GET
+// /api/v1/auth/me).
+func (r *remoteKB) isAdmin(ctx context.Context) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/api/v1/auth/me", nil)
+	if err != nil {
+		return false, err
+	}
+	var me struct {
+		Roles []string `json:"roles"`
+	}
+	if err := r.do(req, &me); err != nil {
+		return false, err
+	}
+	return slices.Contains(me.Roles, "admin"), nil
+}
+
 func (r *remoteKB) finish(context.Context) error { return nil } // the server ingests on its own
 func (r *remoteKB) close() error                 { return nil }
 
@@ -329,7 +346,7 @@ func runKBIngest(ctx context.Context, args []string, getenv func(string) string,
 	)
 	fs := flag.NewFlagSet("kb ingest", flag.ContinueOnError)
 	kf.register(fs)
-	fs.StringVar(&scope, "scope", "global", "scope of the documents: global or user")
+	fs.StringVar(&scope, "scope", "global", "scope of the documents: global or user (over --server, user when the token is not an admin's)")
 	fs.StringVar(&docType, "document-type", "runbook", "document_type given to every document")
 	flags, paths := splitArgs(args)
 	if err := parseFlags(fs, flags, getenv, stdout); err != nil {
@@ -338,6 +355,8 @@ func runKBIngest(ctx context.Context, args []string, getenv func(string) string,
 	if scope != "global" && scope != "user" {
 		return fmt.Errorf("--scope must be global or user, not %q", scope)
 	}
+	scopeSet := false
+	fs.Visit(func(f *flag.Flag) { scopeSet = scopeSet || f.Name == "scope" })
 	if len(paths) == 0 {
 		return errors.New("nothing to ingest: give one or more files or directories")
 	}
@@ -354,6 +373,14 @@ func runKBIngest(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer target.close()
+	if r, ok := target.(*remoteKB); ok && !scopeSet {
+		// Only admins may add global documents: a user's token adds the
+		// user's own unless --scope says otherwise.
+		if admin, err := r.isAdmin(ctx); err == nil && !admin {
+			scope = "user"
+			fmt.Fprintln(stderr, "this account is not an admin: adding the documents as its own (--scope user); an admin's token adds global ones")
+		}
+	}
 	added, dups, failed := ingestFiles(ctx, target, files, embed.Scope(scope), docType, stderr)
 	if err := target.finish(ctx); err != nil {
 		return err

@@ -168,8 +168,8 @@ func TestKBIngestAndEvalAgainstAServer(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	// A second account is no admin: global documents are refused with a
-	// hint, --scope user works.
+	// A second account is no admin: by default its documents are its own;
+	// an explicit --scope global is refused with a hint.
 	var userToken string
 	{
 		resp, err := http.Post(base+"/api/v1/auth/register", "application/json",
@@ -184,13 +184,14 @@ func TestKBIngestAndEvalAgainstAServer(t *testing.T) {
 		_ = resp.Body.Close()
 		userToken = tok.AccessToken
 	}
-	_, errOut, err := runCmd(t, env(nil), "", "kb", "ingest", "--server", base, "--token", userToken, "../../testdata/kb/runbooks/disk-full.md")
+	if out, errOut, err := runCmd(t, env(nil), "", "kb", "ingest", "--server", base, "--token", userToken,
+		"../../testdata/kb/runbooks/disk-full.md"); err != nil || !strings.Contains(out, "ingested 1 new") || !strings.Contains(errOut, "not an admin") {
+		t.Fatalf("a non-admin's default ingest: %v\n%s%s", err, out, errOut)
+	}
+	_, errOut, err := runCmd(t, env(nil), "", "kb", "ingest", "--server", base, "--token", userToken, "--scope", "global",
+		"../../testdata/kb/runbooks/dns-resolution-failures.md")
 	if err == nil || !strings.Contains(errOut, "--scope user adds them to your own") {
 		t.Fatalf("a non-admin's global ingest: %v\n%s", err, errOut)
-	}
-	if out, errOut, err := runCmd(t, env(nil), "", "kb", "ingest", "--server", base, "--token", userToken, "--scope", "user",
-		"../../testdata/kb/runbooks/disk-full.md"); err != nil || !strings.Contains(out, "ingested 1 new") {
-		t.Fatalf("a non-admin's own ingest: %v\n%s%s", err, out, errOut)
 	}
 
 	out, errOut, err := runCmd(t, env(nil), "", "kb", "ingest", "--server", base, "--token", token, "../../testdata/kb/runbooks")
