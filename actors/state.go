@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -184,7 +185,8 @@ func (s *caseState) decideStatus(to, reason, closure, by string, now time.Time) 
 			closure = defaultClosureReason(from)
 		}
 		if !knownClosureReasons[closure] {
-			return nil, fmt.Errorf("%w: unknown closure_reason %q", ErrInvalidInput, closure)
+			return nil, fmt.Errorf("%w: unknown closure_reason %q (allowed: %s)", ErrInvalidInput, closure,
+				strings.Join(slices.Sorted(maps.Keys(knownClosureReasons)), ", "))
 		}
 	} else {
 		closure = ""

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,8 +93,9 @@ func TestApplyStatusStampsClosure(t *testing.T) {
 
 func TestDecideStatusClosureReasonValidated(t *testing.T) {
 	s := newTestState(t, StatusInquiry)
-	if _, err := s.decideStatus(StatusClosed, "", "made_up", "u", time.Now()); !errors.Is(err, ErrInvalidInput) {
-		t.Fatalf("want ErrInvalidInput, got %v", err)
+	if _, err := s.decideStatus(StatusClosed, "", "made_up", "u", time.Now()); !errors.Is(err, ErrInvalidInput) ||
+		!strings.Contains(err.Error(), "allowed: closed_insufficient_evidence, closed_rca_infeasible, inquiry_only, mitigation_sufficient, other, solution_deferred") {
+		t.Fatalf("want ErrInvalidInput naming the allowed reasons, got %v", err)
 	}
 	evs, err := s.decideStatus(StatusClosed, "", "", "u", time.Now())
 	if err != nil || evs[0].GetStatusChanged().GetClosureReason() != "inquiry_only" {

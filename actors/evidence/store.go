@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"go.uber.org/zap"
+	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
 
 	"github.com/faultmaven/faultmaven/persistence"
 )
@@ -294,6 +297,9 @@ func (s *Store) Put(ctx context.Context, u Upload) (File, error) {
 	} else if an, err = s.analyze(ctx, &f, sn); err != nil {
 		return File{}, err
 	}
+	if up.utf16 && !dup {
+		f.Summary += " (converted from UTF-16)"
+	}
 	if err := s.commit(&f, an); err != nil {
 		return File{}, err
 	}
@@ -307,12 +313,23 @@ type streamed struct {
 	prefix   []byte // the first sniffLen bytes
 	complete bool   // prefix is the whole body
 	lines    int64
+	utf16    bool // the upload was UTF-16 and is stored as UTF-8
 }
 
 // stream reads the sniffing prefix, then streams prefix and rest into the
-// blob store, counting lines on the way.
+// blob store, counting lines on the way. A body that starts with a UTF-16
+// byte order mark (Windows PowerShell's redirections write such logs) is
+// stored as UTF-8, so that it is analysed, searched and read as text like
+// any other.
 func (s *Store) stream(ctx context.Context, r io.Reader) (streamed, error) {
-	body := &ctxReader{ctx: ctx, r: r}
+	var body io.Reader = &ctxReader{ctx: ctx, r: r}
+	br := bufio.NewReader(body)
+	bom, _ := br.Peek(2)
+	utf16 := len(bom) == 2 && (bom[0] == 0xFF && bom[1] == 0xFE || bom[0] == 0xFE && bom[1] == 0xFF)
+	body = br
+	if utf16 {
+		body = transform.NewReader(br, unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM).NewDecoder())
+	}
 	prefix := make([]byte, sniffLen)
 	n, err := io.ReadFull(body, prefix)
 	complete := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
@@ -331,7 +348,7 @@ func (s *Store) stream(ctx context.Context, r io.Reader) (streamed, error) {
 	if err != nil {
 		return streamed{}, fmt.Errorf("evidence: store upload: %w", err)
 	}
-	return streamed{info: info, prefix: prefix, complete: complete, lines: counter.lines()}, nil
+	return streamed{info: info, prefix: prefix, complete: complete, lines: counter.lines(), utf16: utf16}, nil
 }
 
 // commit writes f (given its id and time here) and its analysis with the

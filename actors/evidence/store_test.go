@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/faultmaven/faultmaven/persistence"
 )
@@ -286,6 +288,46 @@ func TestPutBinaryNamedLog(t *testing.T) {
 	}
 	if !strings.HasPrefix(res.Text, "00000010  ") || strings.Count(res.Text, "\n") != 2 {
 		t.Fatalf("hex dump:\n%s", res.Text)
+	}
+}
+
+// TestPutUTF16Log: a log written as UTF-16 with a byte order mark (what
+// Windows PowerShell's '>' writes) is stored as UTF-8 and then analysed,
+// read and searched as text, in either byte order.
+func TestPutUTF16Log(t *testing.T) {
+	h := newHarness(t, Config{})
+	ctx := context.Background()
+	for _, order := range []struct {
+		name string
+		bom  []byte
+		put  func([]byte, uint16)
+	}{
+		{"little endian", []byte{0xFF, 0xFE}, func(b []byte, v uint16) { b[0], b[1] = byte(v), byte(v>>8) }},
+		{"big endian", []byte{0xFE, 0xFF}, func(b []byte, v uint16) { b[0], b[1] = byte(v>>8), byte(v) }},
+	} {
+		text := sampleLog4j + "2024-03-01 14:02:14,000 ERROR [pool-3] com.example.Café - naïve retry failed ✗\n"
+		body := append([]byte(nil), order.bom...)
+		for _, u := range utf16.Encode([]rune(text)) {
+			var b [2]byte
+			order.put(b[:], u)
+			body = append(body, b[:]...)
+		}
+		f, err := h.Put(ctx, Upload{CaseID: caseA, Filename: "ps-" + strings.ReplaceAll(order.name, " ", "-") + ".log", Body: bytes.NewReader(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Kind != KindLogs || f.AnalysisStatus != AnalysisCompleted || !strings.Contains(f.Summary, "converted from UTF-16") ||
+			f.Lines != int64(strings.Count(text, "\n")) || f.SizeBytes != int64(len(text)) {
+			t.Fatalf("%s: %+v", order.name, f)
+		}
+		res, err := h.Read(ctx, caseA, f.FileID, 1, 100)
+		if err != nil || res.Text != strings.TrimSuffix(text, "\n") {
+			t.Fatalf("%s: read back %q, %v", order.name, res.Text, err)
+		}
+		found, err := h.Search(ctx, caseA, SearchQuery{Pattern: "naïve retry", FileID: f.FileID})
+		if err != nil || len(found.Matches) != 1 {
+			t.Fatalf("%s: search: %+v %v", order.name, found, err)
+		}
 	}
 }
 
