@@ -226,6 +226,17 @@ type remoteKB struct {
 	client      *http.Client
 }
 
+// httpStatusError is a server's answer other than 2xx.
+type httpStatusError struct {
+	what   string // "POST /api/v1/knowledge/documents"
+	status int
+	msg    string
+}
+
+func (e *httpStatusError) Error() string {
+	return fmt.Sprintf("%s: HTTP %d: %s", e.what, e.status, e.msg)
+}
+
 func (r *remoteKB) do(req *http.Request, out any) error {
 	req.Header.Set("Authorization", "Bearer "+r.token)
 	resp, err := r.client.Do(req)
@@ -247,7 +258,7 @@ func (r *remoteKB) do(req *http.Request, out any) error {
 		if msg == "" {
 			msg = strings.TrimSpace(string(body))
 		}
-		return fmt.Errorf("%s %s: HTTP %d: %s", req.Method, req.URL.Path, resp.StatusCode, msg)
+		return &httpStatusError{what: req.Method + " " + req.URL.Path, status: resp.StatusCode, msg: msg}
 	}
 	if out != nil {
 		return json.Unmarshal(body, out)
@@ -280,7 +291,7 @@ func (r *remoteKB) upload(ctx context.Context, path string, body []byte, title, 
 		Duplicate bool `json:"duplicate"`
 	}
 	err = r.do(req, &out)
-	if err != nil && scope == embed.ScopeGlobal && strings.Contains(err.Error(), "HTTP 403") {
+	if he := (*httpStatusError)(nil); errors.As(err, &he) && he.status == http.StatusForbidden && scope == embed.ScopeGlobal {
 		err = fmt.Errorf("%w (global documents need an admin's token; --scope user adds them to your own)", err)
 	}
 	return out.Duplicate, err

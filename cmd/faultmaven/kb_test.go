@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -146,43 +147,24 @@ func TestKBIngestAndEvalAgainstAServer(t *testing.T) {
 		}
 	}()
 	base := "http://" + addr
+	// The first account is the admin; registering it also waits for the
+	// server to answer.
 	var token string
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		resp, err := http.Post(base+"/api/v1/auth/register", "application/json",
-			strings.NewReader(`{"username":"ops","password":"a-long-password-1","email":"ops@example.com"}`))
-		if err == nil {
-			var tok struct {
-				AccessToken string `json:"access_token"`
+	for deadline := time.Now().Add(30 * time.Second); token == ""; {
+		var err error
+		if token, err = registerAt(base, "ops"); err != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("register: %v", err)
 			}
-			derr := json.NewDecoder(resp.Body).Decode(&tok)
-			_ = resp.Body.Close()
-			if resp.StatusCode != http.StatusCreated || derr != nil || tok.AccessToken == "" {
-				t.Fatalf("register: HTTP %d %v", resp.StatusCode, derr)
-			}
-			token = tok.AccessToken
-			break
+			time.Sleep(50 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server never answered: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 
 	// A second account is no admin: by default its documents are its own;
 	// an explicit --scope global is refused with a hint.
-	var userToken string
-	{
-		resp, err := http.Post(base+"/api/v1/auth/register", "application/json",
-			strings.NewReader(`{"username":"dev","password":"a-long-password-2","email":"dev@example.com"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var tok struct {
-			AccessToken string `json:"access_token"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&tok)
-		_ = resp.Body.Close()
-		userToken = tok.AccessToken
+	userToken, err := registerAt(base, "dev")
+	if err != nil {
+		t.Fatal(err)
 	}
 	if out, errOut, err := runCmd(t, env(nil), "", "kb", "ingest", "--server", base, "--token", userToken,
 		"../../testdata/kb/runbooks/disk-full.md"); err != nil || !strings.Contains(out, "ingested 1 new") || !strings.Contains(errOut, "not an admin") {
@@ -273,4 +255,22 @@ func TestKBIngestNamesWhatItSkips(t *testing.T) {
 	if strings.Contains(errOut, ".git") {
 		t.Errorf("hidden directories must stay out of the report:\n%s", errOut)
 	}
+}
+
+// registerAt registers username on the server at base and returns its
+// access token.
+func registerAt(base, username string) (string, error) {
+	resp, err := http.Post(base+"/api/v1/auth/register", "application/json",
+		strings.NewReader(`{"username":"`+username+`","password":"a-long-password-1","email":"`+username+`@example.com"}`))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != http.StatusCreated || tok.AccessToken == "" {
+		return "", fmt.Errorf("register %s: HTTP %d %v", username, resp.StatusCode, err)
+	}
+	return tok.AccessToken, nil
 }

@@ -80,70 +80,38 @@ func (sc *xmlScan) tag(text string, lt int, out []candidate) ([]candidate, int) 
 	}
 	limit := min(len(text), lt+maxTagLen)
 	var (
-		flag           keyClass // from a name attribute
-		flagName       string
-		valStart       = -1
-		valEnd         int
-		selfClosing    bool
-		closed         bool
-		attrNameStart  int
-		attrNameEnd    int
-		attrValueStart int
+		flag             keyClass // from a name attribute
+		flagName         string
+		valStart, valEnd = -1, -1 // the value attribute
 	)
-	for j < limit {
+	for j < limit && text[j] != '>' {
 		c := text[j]
 		switch {
-		case c == '>':
-			selfClosing = text[j-1] == '/'
-			closed = true
 		case c == '<':
 			return out, j - 1
 		case isKeyChar(c) || c == ':':
-			attrNameStart = j
-			for j < limit && (isKeyChar(text[j]) || text[j] == ':') {
-				j++
+			attr, vs, ve, next := sc.attribute(text, j, limit)
+			if next < 0 { // a quote that never closes
+				return out, vs - 1
 			}
-			attrNameEnd = j
-			for j < limit && (text[j] == ' ' || text[j] == '\t' || text[j] == '\n' || text[j] == '\r') {
-				j++
-			}
-			if j >= limit || text[j] != '=' {
-				continue
-			}
-			j++
-			for j < limit && (text[j] == ' ' || text[j] == '\t') {
-				j++
-			}
-			if j >= limit || (text[j] != '"' && text[j] != '\'') {
-				continue
-			}
-			q := text[j]
-			attrValueStart = j + 1
-			attrValueEnd := sc.indexQuote(text, attrValueStart, limit, q)
-			if attrValueEnd < 0 {
-				return out, j
-			}
-			attr := asciiLower(text[attrNameStart:attrNameEnd])
-			val := text[attrValueStart:attrValueEnd]
+			j = next
 			switch {
+			case vs < 0:
 			case attr == "value":
-				valStart, valEnd = attrValueStart, attrValueEnd
+				valStart, valEnd = vs, ve
 			case nameAttrs[attr]:
-				if kc := classifyKey(val); kc != keyNone {
-					flag, flagName = kc, val
+				if kc := classifyKey(text[vs:ve]); kc != keyNone {
+					flag, flagName = kc, text[vs:ve]
 				}
 			}
-			j = attrValueEnd + 1
-			continue
+		default:
+			j++
 		}
-		if closed {
-			break
-		}
-		j++
 	}
-	if !closed {
+	if j >= limit {
 		return out, j
 	}
+	selfClosing := text[j-1] == '/'
 	gt := j
 	switch {
 	case flag != keyNone && valStart >= 0:
@@ -183,6 +151,36 @@ func (sc *xmlScan) tag(text string, lt int, out []candidate) ([]candidate, int) 
 		ve--
 	}
 	return emitXMLValue(text, vs, ve, kc, key, out), gt
+}
+
+// attribute reads the attribute whose name starts at j: its lower-case
+// name, the extent of its quoted value (-1, -1 when it has none) and where
+// the tag goes on. A value whose quote does not close before limit gives
+// next = -1 and vs = just after the opening quote.
+func (sc *xmlScan) attribute(text string, j, limit int) (name string, vs, ve, next int) {
+	ns := j
+	for j < limit && (isKeyChar(text[j]) || text[j] == ':') {
+		j++
+	}
+	name = asciiLower(text[ns:j])
+	for j < limit && isSpaceByte(text[j]) {
+		j++
+	}
+	if j >= limit || text[j] != '=' {
+		return name, -1, -1, j
+	}
+	j++
+	for j < limit && (text[j] == ' ' || text[j] == '\t') {
+		j++
+	}
+	if j >= limit || (text[j] != '"' && text[j] != '\'') {
+		return name, -1, -1, j
+	}
+	vs = j + 1
+	if ve = sc.indexQuote(text, vs, limit, text[j]); ve < 0 {
+		return name, vs, -1, -1
+	}
+	return name, vs, ve, ve + 1
 }
 
 func emitXMLValue(text string, vs, ve int, kc keyClass, key string, out []candidate) []candidate {
@@ -334,72 +332,4 @@ func scanCookiePairs(text string, i int, q byte, first bool, out []candidate) ([
 		i = se + 1
 	}
 	return out, end
-}
-
-// indexFold is strings.Index for a lower-case sub, ignoring the ASCII case
-// of s, without allocating. Candidates are found with strings.IndexByte
-// (vectorised) for each case of sub's first byte; each search is redone
-// only once the scan has passed its last hit, so the whole is linear.
-func indexFold(s, sub string) int {
-	n := len(sub)
-	if n == 0 {
-		return 0
-	}
-	first := sub[0]
-	up := first
-	if isLower(first) {
-		up = first - 'a' + 'A'
-	}
-	if len(s) < 64 {
-		// A key name: a plain scan is cheaper than the calls.
-		for i := 0; i+n <= len(s); i++ {
-			if c := s[i]; (c == first || c == up) && equalFoldLower(s[i+1:i+n], sub[1:]) {
-				return i
-			}
-		}
-		return -1
-	}
-	lo, hi := -1, -1 // next position of first and of up at or after i; len(s) when none
-	for i := 0; i+n <= len(s); {
-		if lo < i {
-			if k := strings.IndexByte(s[i:], first); k < 0 {
-				lo = len(s)
-			} else {
-				lo = i + k
-			}
-		}
-		if hi < i {
-			if up == first {
-				hi = lo
-			} else if k := strings.IndexByte(s[i:], up); k < 0 {
-				hi = len(s)
-			} else {
-				hi = i + k
-			}
-		}
-		j := min(lo, hi)
-		if j+n > len(s) {
-			return -1
-		}
-		if equalFoldLower(s[j+1:j+n], sub[1:]) {
-			return j
-		}
-		i = j + 1
-	}
-	return -1
-}
-
-// equalFoldLower reports whether s equals the lower-case sub ignoring the
-// ASCII case of s; len(s) == len(sub).
-func equalFoldLower(s, sub string) bool {
-	for k := 0; k < len(sub); k++ {
-		c := s[k]
-		if isUpper(c) {
-			c += 'a' - 'A'
-		}
-		if c != sub[k] {
-			return false
-		}
-	}
-	return true
 }

@@ -197,26 +197,25 @@ func hasLetterOrStar(s string) bool {
 	return false
 }
 
-// directiveKeys are configuration directives whose one argument is a
-// password whatever it looks like (redis.conf: requirepass foobared).
-var directiveKeys = setOf("requirepass", "masterauth")
+// passwordDirectives are configuration directives whose argument is a
+// password whatever it looks like (redis.conf: requirepass foobared),
+// wherever they stand in a line ("redis is slow; requirepass Zx9s…").
+var passwordDirectives = []string{"requirepass", "masterauth"}
 
 // scanDirectives finds the value of a configuration directive written as
 // "name value" on its own line, the syntax of redis.conf, sshd_config,
 // pgbouncer and many others, which has no '=' or ':' to mark it: the line
 // is exactly a secret-like name and one value ("requirepass Zx9s…",
 // "api_key 3f9a0c…"). The value must look like a credential (letters with
-// digits, or a symbol) unless the directive is known to take a password,
-// so "Secret rotated" and "Token expired" stay.
+// digits, or a symbol), so "Secret rotated" and "Token expired" stay; the
+// passwordDirectives take any value, in any position.
 func scanDirectives(text string, out []candidate) []candidate {
 	for ls := 0; ls < len(text); {
 		le := lineEnd(text, ls)
 		out = scanDirective(text, ls, le, out)
 		ls = le + 1
 	}
-	// The password directives are unmistakable anywhere in a line
-	// ("redis is slow; requirepass Zx9s…").
-	for _, w := range []string{"requirepass", "masterauth"} {
+	for _, w := range passwordDirectives {
 		for from := 0; from < len(text); {
 			k := indexFold(text[from:], w)
 			if k < 0 {
@@ -268,8 +267,7 @@ func scanDirective(text string, ls, le int, out []candidate) []candidate {
 		return out
 	}
 	val := text[vs:ve]
-	if isPlaceholder(val) || isPathLike(val) || strings.Contains(val, "://") ||
-		(!directiveKeys[asciiLower(key)] && !looksLikePassword(val)) {
+	if isPlaceholder(val) || isPathLike(val) || strings.Contains(val, "://") || !looksLikePassword(val) {
 		return out
 	}
 	kind, prio := valueKind(kc, key, val)

@@ -163,16 +163,14 @@ var nonSecretValues = setOf("true", "false", "yes", "no", "on", "off", "null", "
 
 // passwordStatusWords follow "password:" in logs and sentences without
 // being the password ("password: incorrect", "password: the one in
-// vault").
+// vault"); nonSecretValues, which acceptValue applies to every value, hold
+// the rest (invalid, expired, missing, none …).
 var passwordStatusWords = setOf("incorrect", "wrong", "correct", "changed", "reset", "mismatch", "denied",
 	"rejected", "accepted", "weak", "strong", "set", "updated", "expiring", "locked", "unlocked", "blank",
 	"same", "new", "old", "default", "the", "a", "an", "is", "was", "not", "no", "from", "in", "for", "see",
-	"please", "use", "stored", "saved", "hidden", "provided", "supplied", "given", "none", "n/a",
+	"please", "use", "stored", "saved", "hidden", "provided", "supplied", "given",
 	"unchanged", "authentication", "auth", "login", "prompt", "policy", "requirements", "length", "too",
 	"must", "should", "cannot", "can't", "did", "does", "doesn't", "didn't", "will", "won't", "never")
-
-// (nonSecretValues, checked first by acceptValue, holds the rest:
-// invalid, expired, missing, required, …)
 
 // maskWords are accepted inside decorations: ***REDACTED***, [FILTERED].
 var maskWords = setOf("redacted", "filtered", "masked", "hidden", "removed", "omitted", "sensitive", "secret")
@@ -365,6 +363,74 @@ func hasAnySuffix(s []byte, suffixes []string) bool {
 		}
 	}
 	return false
+}
+
+// indexFold is strings.Index for a lower-case sub, ignoring the ASCII case
+// of s, without allocating. Candidates are found with strings.IndexByte
+// (vectorised) for each case of sub's first byte; each search is redone
+// only once the scan has passed its last hit, so the whole is linear.
+func indexFold(s, sub string) int {
+	n := len(sub)
+	if n == 0 {
+		return 0
+	}
+	first := sub[0]
+	up := first
+	if isLower(first) {
+		up = first - 'a' + 'A'
+	}
+	if len(s) < 64 {
+		// A key name: a plain scan is cheaper than the calls.
+		for i := 0; i+n <= len(s); i++ {
+			if c := s[i]; (c == first || c == up) && equalFoldLower(s[i+1:i+n], sub[1:]) {
+				return i
+			}
+		}
+		return -1
+	}
+	lo, hi := -1, -1 // next position of first and of up at or after i; len(s) when none
+	for i := 0; i+n <= len(s); {
+		if lo < i {
+			if k := strings.IndexByte(s[i:], first); k < 0 {
+				lo = len(s)
+			} else {
+				lo = i + k
+			}
+		}
+		if hi < i {
+			if up == first {
+				hi = lo
+			} else if k := strings.IndexByte(s[i:], up); k < 0 {
+				hi = len(s)
+			} else {
+				hi = i + k
+			}
+		}
+		j := min(lo, hi)
+		if j+n > len(s) {
+			return -1
+		}
+		if equalFoldLower(s[j+1:j+n], sub[1:]) {
+			return j
+		}
+		i = j + 1
+	}
+	return -1
+}
+
+// equalFoldLower reports whether s equals the lower-case sub ignoring the
+// ASCII case of s; len(s) == len(sub).
+func equalFoldLower(s, sub string) bool {
+	for k := 0; k < len(sub); k++ {
+		c := s[k]
+		if isUpper(c) {
+			c += 'a' - 'A'
+		}
+		if c != sub[k] {
+			return false
+		}
+	}
+	return true
 }
 
 // containsFold is an allocation-free ASCII case-insensitive strings.Contains;

@@ -111,10 +111,8 @@ func (p *Pseudonymizer) redact(text string, extra []Span) (string, int, error) {
 		return "", 0, fmt.Errorf("%w: text is not valid UTF-8", ErrRedactionFailed)
 	}
 	spans := detect(text, p.opts.Emails)
-	lit := pseudonymShapes(text)
-	known := p.knownLooseShapes(text)
-	if len(lit) > 0 || len(known) > 0 || len(extra) > 0 {
-		spans = union(spans, lit, known, extra)
+	if lit := p.literalShapes(text); len(lit) > 0 || len(extra) > 0 {
+		spans = union(spans, lit, extra)
 	}
 	if len(spans) == 0 {
 		return text, 0, nil
@@ -316,33 +314,11 @@ func (p *Pseudonymizer) Count() int {
 	return p.lru.Len()
 }
 
-// nextPseudonym finds the first pseudonym-shaped string at or after i and
-// returns its extent, or -1, -1.
-func nextPseudonym(text string, i int) (int, int) {
-	for i < len(text) {
-		k := strings.Index(text[i:], pseudoPrefix)
-		if k < 0 {
-			return -1, -1
-		}
-		s := i + k
-		h := s + len(pseudoPrefix)
-		j := h
-		for j < len(text) && j-h <= maxHex && isLowerHex(text[j]) {
-			j++
-		}
-		if n := j - h; n >= minHex && n <= maxHex && j < len(text) && text[j] == pseudoSuffix {
-			return s, j + 1
-		}
-		i = s + 1
-	}
-	return -1, -1
-}
-
-// knownLooseShapes returns the strings in text that Restore would take for
-// one of this Pseudonymizer's pseudonyms in a rewritten form
-// (SECRET-3F9A1C, secret-3f9a1c). Redacting them as literals keeps
-// Restore(Redact(s)) == s.
-func (p *Pseudonymizer) knownLooseShapes(text string) []Span {
+// literalShapes returns the strings already in text that Restore would
+// turn into a secret: every pseudonym in its exact form, and the rewritten
+// forms (SECRET-3F9A1C, secret-3f9a1c) of this Pseudonymizer's own.
+// Redacting them as literals keeps Restore(Redact(s)) == s.
+func (p *Pseudonymizer) literalShapes(text string) []Span {
 	var out []Span
 	for i := 0; i < len(text); {
 		k := indexFold(text[i:], pseudoWord)
@@ -355,9 +331,12 @@ func (p *Pseudonymizer) knownLooseShapes(text string) []Span {
 		if !ok {
 			continue
 		}
-		p.mu.Lock()
-		_, found := p.byPseudo[canon]
-		p.mu.Unlock()
+		found := text[s:e] == canon
+		if !found {
+			p.mu.Lock()
+			_, found = p.byPseudo[canon]
+			p.mu.Unlock()
+		}
 		if found {
 			out = append(out, Span{Start: s, End: e, Kind: "pseudonym"})
 			i = e
@@ -365,18 +344,3 @@ func (p *Pseudonymizer) knownLooseShapes(text string) []Span {
 	}
 	return out
 }
-
-// pseudonymShapes returns the pseudonym-shaped strings already in text.
-func pseudonymShapes(text string) []Span {
-	var out []Span
-	for i := 0; ; {
-		s, e := nextPseudonym(text, i)
-		if s < 0 {
-			return out
-		}
-		out = append(out, Span{Start: s, End: e, Kind: "pseudonym"})
-		i = e
-	}
-}
-
-func isLowerHex(c byte) bool { return isDigit(c) || ('a' <= c && c <= 'f') }
